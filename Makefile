@@ -1,0 +1,42 @@
+# Set-up and entry points. The virtual environment lives outside the clone (default
+# ~/.cache/clbench/venv) so fresh clones and CI runs reuse one ~6 GB install; it is
+# (re)installed only when pyproject.toml changes. Override with `make VENV=/path ...`.
+VENV ?= $(HOME)/.cache/clbench/venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+DEPS_HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
+DEPS_STAMP := $(VENV)/.clbench-deps-$(DEPS_HASH)
+DEMO_RESULTS ?= results/demo
+
+.PHONY: install demo test test-fast lint clean-demo
+
+$(DEPS_STAMP):
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.clbench-deps-*
+	@touch $@
+
+# Dependencies once per pyproject.toml; the package itself (editable, no deps) every
+# time, so the `clbench` script always points at this clone.
+install: $(DEPS_STAMP)
+	@$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+
+demo: install
+	@for strategy in $$($(PY) cli.py list --names strategies); do \
+		$(PY) cli.py run --strategy $$strategy --stream splitmnist --results $(DEMO_RESULTS) || exit $$?; \
+	done
+	@$(PY) cli.py compare $(DEMO_RESULTS)
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+clean-demo:
+	rm -rf $(DEMO_RESULTS)

@@ -1,0 +1,78 @@
+"""The configuration of one run, resolved from command-line options and stream defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmarks import STREAMS
+from clbench.errors import UserError
+from clbench.models import ARCHITECTURES
+
+# Options that say where/how a run is executed, not what is measured.
+_NOT_IDENTITY = ("run_id", "results", "device", "data_root")
+
+
+@dataclass
+class RunConfig:
+    """Every option of a run; stored verbatim in the run record."""
+
+    strategy: str
+    stream: str = "splitmnist"
+    arch: str | None = None
+    seed: int = 0
+    order: list[int] | None = None
+    epochs: int | None = None
+    lr: float | None = None
+    lr_step: int | None = None
+    batch_size: int | None = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    image_size: int | None = None
+    device: str = "auto"
+    results: str = "results"
+    run_id: str | None = None
+    data_root: str = "data"
+    options: dict = field(default_factory=dict)
+
+    def resolved(self) -> RunConfig:
+        """Validate names and fill unset fields from the stream's defaults."""
+        from strategies.registry import STRATEGIES
+
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("stream", self.stream, STREAMS)
+        spec = STREAMS[self.stream]
+        arch = self.arch or spec.default_arch
+        check_choice("architecture", arch, ARCHITECTURES)
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UserError(f"unknown device '{self.device}'; choose from: auto, cpu, cuda")
+        filled = {k: v if v is not None else spec.defaults.get(k) for k, v in asdict(self).items()}
+        filled["arch"] = arch
+        config = RunConfig(**filled)
+        for name in ("epochs", "batch_size"):
+            value = getattr(config, name)
+            if value is None or value < (0 if name == "epochs" else 1):
+                raise UserError(f"--{name.replace('_', '-')} must be a positive integer")
+        if config.lr is None or config.lr <= 0:
+            raise UserError("--lr must be positive")
+        if config.run_id is None:
+            config.run_id = f"seed{config.seed}-{config.fingerprint()}"
+        return config
+
+    def fingerprint(self) -> str:
+        """Short hash of the options that define what the run measures."""
+        identity = {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY}
+        blob = json.dumps(identity, sort_keys=True).encode()
+        return hashlib.sha1(blob).hexdigest()[:8]
+
+    def run_dir(self) -> Path:
+        """``<results>/<stream>/<arch>/<strategy>/<run_id>``."""
+        return Path(self.results) / self.stream / str(self.arch) / self.strategy / str(self.run_id)
+
+
+def check_choice(kind: str, value: str, choices) -> None:
+    """Raise a one-line UserError naming the valid choices when ``value`` is unknown."""
+    if value not in choices:
+        raise UserError(f"unknown {kind} '{value}'; choose from: {', '.join(choices)}")

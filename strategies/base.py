@@ -1,0 +1,106 @@
+"""What every strategy module provides to the harness, and shared building blocks."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from avalanche.core import SupervisedPlugin
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
+from torch import nn
+
+if TYPE_CHECKING:
+    from benchmarks.stream import Stream
+    from clbench.config import RunConfig
+    from clbench.models import MultiHeadNet
+
+
+@dataclass(frozen=True)
+class Option:
+    """A strategy-specific command-line option (``--flag``), stored in ``config.options``."""
+
+    flag: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+@dataclass
+class BuildContext:
+    """Everything a strategy needs to build its learner for one run."""
+
+    config: RunConfig
+    model: MultiHeadNet
+    stream: Stream
+    device: torch.device
+    plugins: list[SupervisedPlugin]
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A registered strategy: how to build it and how much storage it needs to serve.
+
+    ``build`` returns a learner with Avalanche's ``train(experience)`` and
+    ``eval(experiences)``; ``storage(model, num_tasks, options)`` returns the breakdown
+    of bytes needed to serve every task (see :mod:`clbench.storage`).
+    """
+
+    name: str
+    summary: str
+    build: Callable[[BuildContext], Any]
+    storage: Callable[[nn.Module, int, dict], dict]
+    options: Sequence[Option] = field(default_factory=tuple)
+
+
+def quiet_evaluator() -> EvaluationPlugin:
+    """An Avalanche evaluator that logs nothing: the harness collects its own metrics."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No loggers specified")
+        return EvaluationPlugin(loggers=[])
+
+
+def make_sgd(params, config: RunConfig) -> torch.optim.SGD:
+    """SGD with the run's learning rate, momentum and weight decay (papers' optimizer)."""
+    return torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def lr_schedule_plugins(optimizer: torch.optim.Optimizer, config: RunConfig) -> list:
+    """LR x0.1 every ``config.lr_step`` epochs (papers: after half the epochs), if set."""
+    if not config.lr_step:
+        return []
+    step = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=0.1)
+    return [LRSchedulerPlugin(step, reset_scheduler=True, reset_lr=True)]
+
+
+def make_naive(
+    ctx: BuildContext, extra_plugins: Sequence[SupervisedPlugin] = (), params=None
+) -> Naive:
+    """A plain Avalanche ``Naive`` template with the run's optimizer, schedule and plugins."""
+    config = ctx.config
+    optimizer = make_sgd(ctx.model.parameters() if params is None else params, config)
+    return Naive(
+        model=ctx.model,
+        optimizer=optimizer,
+        criterion=nn.CrossEntropyLoss(),
+        train_mb_size=config.batch_size,
+        train_epochs=config.epochs,
+        eval_mb_size=max(config.batch_size, 256),
+        device=ctx.device,
+        plugins=[*extra_plugins, *lr_schedule_plugins(optimizer, config), *ctx.plugins],
+        evaluator=quiet_evaluator(),
+    )
+
+
+def batchnorm_modules(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """All BatchNorm layers inside ``module``."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -1,0 +1,52 @@
+"""Classifier only: a frozen backbone and a new head per task.
+
+With a pretrained backbone every task trains only its head. With a randomly initialised
+backbone (the embedded splitmnist stream) the first task plays the role of the
+pretraining task: it trains the whole network, then the backbone is frozen for good.
+Old tasks never change: frozen weights get no gradient, BatchNorm stays in eval mode.
+"""
+
+from __future__ import annotations
+
+from avalanche.core import SupervisedPlugin
+
+from clbench.storage import shared_network_storage
+from strategies.base import BuildContext, StrategySpec, batchnorm_modules, make_naive
+
+
+class FreezeBackbonePlugin(SupervisedPlugin):
+    """Freeze ``model.backbone`` (weights and BatchNorm statistics) from task ``start`` on."""
+
+    def __init__(self, start: int = 1) -> None:
+        super().__init__()
+        self.start = start
+        self.tasks_seen = 0
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        if self.tasks_seen >= self.start:
+            strategy.model.backbone.requires_grad_(False)
+            self._freeze_bn(strategy)
+
+    def before_training_epoch(self, strategy, **kwargs) -> None:
+        if self.tasks_seen >= self.start:
+            self._freeze_bn(strategy)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self.tasks_seen += 1
+
+    @staticmethod
+    def _freeze_bn(strategy) -> None:
+        for bn in batchnorm_modules(strategy.model.backbone):
+            bn.eval()
+
+
+def build(ctx: BuildContext):
+    return make_naive(ctx, [FreezeBackbonePlugin(start=1)])
+
+
+SPEC = StrategySpec(
+    name="classifier_only",
+    summary="frozen backbone, a new head per task (first task trains it when not pretrained)",
+    build=build,
+    storage=lambda model, num_tasks, options: shared_network_storage(model),
+)

@@ -1,0 +1,10 @@
+"""All strategies the harness can run, by ``--strategy`` name."""
+
+from __future__ import annotations
+
+from strategies import classifier_only, finetune
+from strategies.base import StrategySpec
+
+STRATEGIES: dict[str, StrategySpec] = {
+    spec.name: spec for spec in (finetune.SPEC, classifier_only.SPEC)
+}
