@@ -74,6 +74,16 @@ def new_record(config: RunConfig, stream: Stream, device: torch.device) -> dict:
     }
 
 
+def _append_row(record: dict, row: list, num_tasks: int) -> None:
+    """Add the accuracy row of the task just trained (rows skipped by joint training: null)."""
+    for matrix in ("acc_top1", "acc_top5"):
+        while len(record[matrix]) < len(row) - 1:
+            record[matrix].append([None] * num_tasks)
+    padding = [None] * (num_tasks - len(row))
+    record["acc_top1"].append([r.top1 for r in row] + padding)
+    record["acc_top5"].append([r.top5 for r in row] + padding)
+
+
 def run(config: RunConfig, console: Console | None = None) -> dict:
     """Execute a resolved config; returns the final record (also written to disk)."""
     console = console or Console(stderr=True)
@@ -98,18 +108,20 @@ def run(config: RunConfig, console: Console | None = None) -> dict:
     record = new_record(config, stream, device)
     atomic_write_json(record_path, record)
     num_tasks = len(stream.tasks)
+    experiences = list(stream.benchmark.train_stream)
+    if spec.trains_jointly:
+        steps = [(num_tasks - 1, experiences)]
+    else:
+        steps = list(enumerate(experiences))
     try:
         with progress:
-            for index, experience in enumerate(stream.benchmark.train_stream):
+            for index, training_data in steps:
                 started = time.perf_counter()
-                learner.train(experience, eval_streams=[])
+                learner.train(training_data, eval_streams=[])
                 trained = time.perf_counter()
                 learner.eval(stream.benchmark.test_stream[: index + 1])
                 evaluated = time.perf_counter()
-                row = [accuracy.results[j] for j in range(index + 1)]
-                padding = [None] * (num_tasks - index - 1)
-                record["acc_top1"].append([r.top1 for r in row] + padding)
-                record["acc_top5"].append([r.top5 for r in row] + padding)
+                _append_row(record, [accuracy.results[j] for j in range(index + 1)], num_tasks)
                 timings = record["timings"]
                 timings["train_seconds"].append(trained - started)
                 timings["eval_seconds"].append(evaluated - trained)

@@ -50,7 +50,9 @@ class StrategySpec:
 
     ``build`` returns a learner with Avalanche's ``train(experience)`` and
     ``eval(experiences)``; ``storage(model, num_tasks, options)`` returns the breakdown
-    of bytes needed to serve every task (see :mod:`clbench.storage`).
+    of bytes needed to serve every task (see :mod:`clbench.storage`). A strategy with
+    ``trains_jointly`` gets one ``train(list_of_all_experiences)`` call instead of one
+    call per task, and its record holds only the final row of the accuracy matrix.
     """
 
     name: str
@@ -58,6 +60,7 @@ class StrategySpec:
     build: Callable[[BuildContext], Any]
     storage: Callable[[nn.Module, int, dict], dict]
     options: Sequence[Option] = field(default_factory=tuple)
+    trains_jointly: bool = False
 
 
 def quiet_evaluator() -> EvaluationPlugin:
