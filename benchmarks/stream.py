@@ -29,6 +29,9 @@ class TaskData:
 class Stream:
     """A task-incremental stream: task i has task label i and its own head.
 
+    ``first_task_pretrained`` marks task 0 as the pretrained network's own task
+    (ImageNet in the papers' streams).
+
     ``benchmark`` is an Avalanche ``CLScenario`` with ``train_stream``, ``valid_stream``
     and ``test_stream``; experience i of each stream holds task i.
     """
@@ -37,6 +40,7 @@ class Stream:
     tasks: list[TaskData]
     in_channels: int
     image_size: int
+    first_task_pretrained: bool = False
     benchmark: CLScenario = field(init=False)
 
     def __post_init__(self) -> None:

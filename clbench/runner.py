@@ -133,7 +133,7 @@ def run(config: RunConfig, console: Console | None = None) -> dict:
         atomic_write_json(record_path, record)
         raise
     record["final"] = summarize(record["acc_top1"], record["acc_top5"])
-    record["storage"] = spec.storage(model, num_tasks, config.options)
+    record["storage"] = spec.storage(model, num_tasks, config.options, stream.first_task_pretrained)
     record["status"] = "complete"
     atomic_write_json(record_path, record)
     return record

@@ -49,8 +49,9 @@ class StrategySpec:
     """A registered strategy: how to build it and how much storage it needs to serve.
 
     ``build`` returns a learner with Avalanche's ``train(experience)`` and
-    ``eval(experiences)``; ``storage(model, num_tasks, options)`` returns the breakdown
-    of bytes needed to serve every task (see :mod:`clbench.storage`). A strategy with
+    ``eval(experiences)``; ``storage(model, num_tasks, options, first_task_pretrained)``
+    returns the bytes needed to serve every task (see :mod:`clbench.storage`);
+    ``first_task_pretrained`` says task 0 is the pretrained network's own task (ImageNet). A strategy with
     ``trains_jointly`` gets one ``train(list_of_all_experiences)`` call instead of one
     call per task, and its record holds only the final row of the accuracy matrix.
     """
@@ -58,7 +59,7 @@ class StrategySpec:
     name: str
     summary: str
     build: Callable[[BuildContext], Any]
-    storage: Callable[[nn.Module, int, dict], dict]
+    storage: Callable[[nn.Module, int, dict, bool], dict]
     options: Sequence[Option] = field(default_factory=tuple)
     trains_jointly: bool = False
 

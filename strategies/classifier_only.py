@@ -48,5 +48,5 @@ SPEC = StrategySpec(
     name="classifier_only",
     summary="frozen backbone, a new head per task (first task trains it when not pretrained)",
     build=build,
-    storage=lambda model, num_tasks, options: shared_network_storage(model),
+    storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
 )

@@ -18,5 +18,5 @@ SPEC = StrategySpec(
     name="finetune",
     summary="shared backbone fine-tuned on each task, nothing protects old tasks (lower bound)",
     build=build,
-    storage=lambda model, num_tasks, options: shared_network_storage(model),
+    storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
 )
