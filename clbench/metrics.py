@@ -1,8 +1,15 @@
-"""Continual-learning summaries of an accuracy matrix R (R[i][j]: task j after task i)."""
+"""Continual-learning summaries of an accuracy matrix R (R[i][j]: task j after task i).
+
+Accuracies are percentages. Rows a strategy never evaluated (joint training evaluates
+only after its single training step) are all ``None``; every summary skips ``None``
+entries, so such a run has an average accuracy but no forgetting and no backward
+transfer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 
 Matrix = Sequence[Sequence[float | None]]
 
@@ -56,3 +63,42 @@ def summarize(acc_top1: Matrix, acc_top5: Matrix) -> dict:
         "forgetting_per_task": forgetting_per_task(acc_top1),
         "bwt": backward_transfer(acc_top1),
     }
+
+
+def error(accuracy: float | None) -> float | None:
+    """Error rate in percent: 100 - accuracy (None stays None)."""
+    return None if accuracy is None else 100.0 - accuracy
+
+
+def mean_std(values: Iterable[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n - 1) of the non-None values.
+
+    The mean is None without values; the deviation is None with fewer than two.
+    """
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return None, None
+    mean = sum(present) / len(present)
+    if len(present) < 2:
+        return mean, None
+    variance = sum((v - mean) ** 2 for v in present) / (len(present) - 1)
+    return mean, math.sqrt(variance)
+
+
+def total_train_seconds(train_seconds: Sequence[float]) -> float:
+    """Training wall time of a run: the sum of its per-task train seconds."""
+    return float(sum(train_seconds))
+
+
+def overall_throughput(
+    train_seconds: Sequence[float], images_per_second: Sequence[float]
+) -> float | None:
+    """Training images per second over the whole run (total images / total seconds).
+
+    Each task's images are its seconds x its images per second, so long tasks weigh
+    more than short ones. None when no training time was recorded.
+    """
+    seconds = total_train_seconds(train_seconds)
+    if seconds <= 0:
+        return None
+    return sum(s * ips for s, ips in zip(train_seconds, images_per_second)) / seconds

@@ -17,13 +17,20 @@ TRACKED_PACKAGES = ("torch", "torchvision", "avalanche-lib", "numpy", "mlxtend")
 
 
 def atomic_write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON to ``path`` via a temporary file and rename.
+    """Write ``data`` as JSON to ``path`` atomically (see :func:`atomic_write_text`).
+
+    Serialisation happens before anything touches the disk.
+    """
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, fsync and rename.
 
     Readers see either the previous complete file or the new complete file, never a
-    partial one: serialisation happens before anything touches the disk, and a crash
-    while writing leaves only a temporary file that is removed on error.
+    partial one; a crash while writing leaves only a temporary file that is removed on
+    error.
     """
-    text = json.dumps(data, indent=2, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -1,4 +1,4 @@
-"""``compare``: the leaderboard of every run record under a folder."""
+"""``compare``: the paper-layout table and leaderboard of every run record under a folder."""
 
 from __future__ import annotations
 
@@ -12,27 +12,65 @@ from clbench.errors import UserError
 
 
 def add_parser(commands) -> None:
-    compare = commands.add_parser("compare", help="leaderboard of the run records under a folder")
+    from clbench.leaderboard import FORMATS
+
+    compare = commands.add_parser(
+        "compare",
+        help="paper-layout errors and leaderboard of the run records under a folder",
+        description="Group complete run records by stream, architecture, strategy and options; "
+        "aggregate mean ± std over seeds and task orders. Also writes leaderboard.md and "
+        "leaderboard.csv into the folder.",
+    )
     compare.add_argument("directory", help="folder to search for record.json files")
+    compare.add_argument(
+        "--format", choices=FORMATS, default="table", help="output on stdout (default table)"
+    )
     compare.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
     from clbench.leaderboard import (
-        leaderboard_rows,
-        leaderboard_table,
+        build_groups,
+        rich_table,
         scan_records,
-        task_order_by_stream,
+        to_csv,
+        to_json,
+        to_latex,
+        to_markdown,
+        views,
     )
+    from clbench.records import atomic_write_text
 
     root = Path(args.directory)
     if not root.is_dir():
         raise UserError(f"results folder {root} does not exist")
     scan = scan_records(root)
     for path, reason in scan.skipped:
-        console.print(f"[yellow]skipped[/] {path}: {reason}")
+        console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
     if not scan.records:
         raise UserError(f"no complete run records (record.json) under {root}")
-    rows = leaderboard_rows(scan.records)
-    stdout_console().print(leaderboard_table(rows, task_order_by_stream(scan.records)))
+    groups = build_groups(scan.records)
+    markdown, table_csv = to_markdown(groups), to_csv(groups)
+    if args.format == "table":
+        out = stdout_console()
+        for view in views(groups):
+            out.print(rich_table(view))
+    else:
+        text = {
+            "markdown": markdown,
+            "csv": table_csv,
+            "json": to_json(groups, scan.skipped),
+            "latex": to_latex(groups),
+        }[args.format]
+        print(text, end="" if text.endswith("\n") else "\n")
+    try:
+        atomic_write_text(root / "leaderboard.md", markdown)
+        atomic_write_text(root / "leaderboard.csv", table_csv)
+    except OSError as err:
+        raise UserError(f"cannot write the leaderboard files into {root}: {err.strerror}") from None
+    console.print(
+        f"wrote {root / 'leaderboard.md'} and {root / 'leaderboard.csv'}",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0

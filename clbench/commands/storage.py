@@ -1,0 +1,79 @@
+"""``storage``: every strategy's serving storage, from the architecture alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.catalog import STREAM_TASKS
+from clbench.commands import stdout_console
+from clbench.config import check_choice
+from clbench.models import ARCHITECTURES, build_model
+from clbench.storage import MB
+
+
+def add_parser(commands) -> None:
+    storage = commands.add_parser(
+        "storage",
+        help="bytes each strategy needs to serve every task (no data, weights or training)",
+        description="Build the architecture with one head per task of the stream (head sizes "
+        "from the dataset catalog, random weights) and report each registered strategy's "
+        "storage with its default options. MB = 10^6 bytes.",
+    )
+    storage.add_argument("--stream", required=True, help=f"one of: {', '.join(STREAM_TASKS)}")
+    storage.add_argument("--arch", required=True, help=f"one of: {', '.join(ARCHITECTURES)}")
+    storage.add_argument("--json", action="store_true", help="print one JSON object instead")
+    storage.set_defaults(handler=handle)
+
+
+def in_channels(stream: str, arch: str) -> int:
+    """Input channels the stream feeds ``arch`` (splitmnist stays grey for smallcnn only)."""
+    return 1 if stream == "splitmnist" and arch == "smallcnn" else 3
+
+
+def stream_storage(stream: str, arch: str) -> dict[str, dict]:
+    """Storage of every registered strategy (default options) on ``stream`` with ``arch``."""
+    from strategies.registry import STRATEGIES
+
+    check_choice("stream", stream, STREAM_TASKS)
+    check_choice("architecture", arch, ARCHITECTURES)
+    tasks = STREAM_TASKS[stream]
+    model = build_model(arch, [classes for _, classes in tasks], in_channels(stream, arch))
+    pretrained = tasks[0][0] == "imagenet"
+    return {
+        name: spec.storage(model, len(tasks), {o.dest: o.default for o in spec.options}, pretrained)
+        for name, spec in STRATEGIES.items()
+    }
+
+
+def storage_table(stream: str, arch: str, results: dict[str, dict]) -> Table:
+    """Total MB and models per strategy, then every breakdown entry in MB."""
+    parts = list(dict.fromkeys(key for r in results.values() for key in r["breakdown"]))
+    tasks = len(STREAM_TASKS[stream])
+    table = Table(
+        title=f"Storage to serve {tasks} tasks of {stream} with {arch} (MB = 10^6 bytes)",
+        title_justify="left",
+    )
+    table.add_column("strategy")
+    table.add_column("total MB", justify="right", style="bold")
+    table.add_column("models", justify="right")
+    for part in parts:
+        table.add_column(part, justify="right")
+    for name, result in results.items():
+        cells = [
+            f"{result['breakdown'][p] / MB:.2f}" if p in result["breakdown"] else "" for p in parts
+        ]
+        table.add_row(name, f"{result['total_bytes'] / MB:.2f}", str(result["models"]), *cells)
+    return table
+
+
+def handle(args: argparse.Namespace, console: Console) -> int:
+    results = stream_storage(args.stream, args.arch)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        stdout_console().print(storage_table(args.stream, args.arch, results))
+    return 0
