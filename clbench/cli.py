@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from clbench.commands import compare, listing, run
+from clbench.commands import bench, compare, listing, plot, run, storage
 from clbench.errors import UserError
 
 EXIT_BAD_INPUT = 2
-COMMANDS = (run, compare, listing)
+COMMANDS = (run, compare, listing, storage, plot, bench)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -48,8 +48,12 @@ class RichProgressPlugin(SupervisedPlugin):
         self.images = 0
         self._iteration = 0
         self._started = time.perf_counter()
-        index = strategy.experience.current_experience
-        self._label = f"task {index + 1}/{len(self.task_names)} {self.task_names[index]}"
+        tasks = strategy.adapted_dataset.targets_task_labels.uniques
+        if len(tasks) > 1:  # joint training: one experience holding several tasks
+            self._label = f"{len(tasks)} tasks jointly"
+        else:
+            index = strategy.experience.current_experience
+            self._label = f"task {index + 1}/{len(self.task_names)} {self.task_names[index]}"
         self._bar = self.progress.add_task(self._label, total=None, loss="-", ips="-")
 
     def before_training_epoch(self, strategy, **kwargs) -> None:

@@ -98,13 +98,12 @@ def run(config: RunConfig, console: Console | None = None) -> dict:
     )
     spec = STRATEGIES[config.strategy]
     model = build_model(config.arch, stream.head_sizes, stream.in_channels)
-    run_dir = config.run_dir()
-    check_writable(run_dir)
-    record_path = run_dir / RECORD_NAME
-
     accuracy = TopkAccuracyPlugin()
     progress = RichProgressPlugin(console, stream.task_names)
     learner = spec.build(BuildContext(config, model, stream, device, [accuracy, progress]))
+    run_dir = config.run_dir()
+    check_writable(run_dir)
+    record_path = run_dir / RECORD_NAME
     record = new_record(config, stream, device)
     atomic_write_json(record_path, record)
     num_tasks = len(stream.tasks)
@@ -134,6 +133,8 @@ def run(config: RunConfig, console: Console | None = None) -> dict:
         raise
     record["final"] = summarize(record["acc_top1"], record["acc_top5"])
     record["storage"] = spec.storage(model, num_tasks, config.options, stream.first_task_pretrained)
+    if spec.report is not None:
+        record["strategy_report"] = spec.report(learner)
     record["status"] = "complete"
     atomic_write_json(record_path, record)
     return record

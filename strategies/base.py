@@ -11,6 +11,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
+from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class StrategySpec:
     ``first_task_pretrained`` says task 0 is the pretrained network's own task (ImageNet). A strategy with
     ``trains_jointly`` gets one ``train(list_of_all_experiences)`` call instead of one
     call per task, and its record holds only the final row of the accuracy matrix.
+    ``report(learner)``, when given, adds strategy-specific facts to the record
+    (``strategy_report``), e.g. PackNet's per-task weight usage.
     """
 
     name: str
@@ -62,6 +65,7 @@ class StrategySpec:
     storage: Callable[[nn.Module, int, dict, bool], dict]
     options: Sequence[Option] = field(default_factory=tuple)
     trains_jointly: bool = False
+    report: Callable[[Any], dict] | None = None
 
 
 def quiet_evaluator() -> EvaluationPlugin:
@@ -90,9 +94,20 @@ def make_naive(
     ctx: BuildContext, extra_plugins: Sequence[SupervisedPlugin] = (), params=None
 ) -> Naive:
     """A plain Avalanche ``Naive`` template with the run's optimizer, schedule and plugins."""
+    optimizer = make_sgd(ctx.model.parameters() if params is None else params, ctx.config)
+    return make_template(ctx, Naive, optimizer, extra_plugins)
+
+
+def make_template(
+    ctx: BuildContext,
+    template: type[SupervisedTemplate],
+    optimizer: torch.optim.Optimizer,
+    extra_plugins: Sequence[SupervisedPlugin] = (),
+) -> SupervisedTemplate:
+    """An Avalanche ``template`` with ``optimizer``, the run's batch size, epochs and LR
+    schedule (``--lr-step``), cross-entropy, ``extra_plugins`` then the harness plugins."""
     config = ctx.config
-    optimizer = make_sgd(ctx.model.parameters() if params is None else params, config)
-    return Naive(
+    return template(
         model=ctx.model,
         optimizer=optimizer,
         criterion=nn.CrossEntropyLoss(),

@@ -51,12 +51,9 @@ def add_parser(commands) -> None:
         if spec.options:
             group = run.add_argument_group(f"{spec.name} options")
             for option in spec.options:
-                group.add_argument(
-                    option.flag,
-                    type=option.type,
-                    default=None,
-                    help=f"{option.help} (default {option.default})",
-                )
+                kind = {"action": "store_true"} if option.type is bool else {"type": option.type}
+                default = "" if option.default is None else f" (default {option.default})"
+                group.add_argument(option.flag, default=None, help=option.help + default, **kind)
     run.set_defaults(handler=handle)
 
 

@@ -1,0 +1,290 @@
+"""Piggyback (Mallya, Davis & Lazebnik, ECCV 2018): one binary mask per task over a fixed backbone.
+
+The backbone never changes: not its weights, biases or BatchNorm affine parameters, and
+not its BatchNorm running statistics (BatchNorm stays in eval mode). Per task, every
+conv and linear layer of ``model.backbone`` (never the heads) gets one real-valued score
+per weight, initialised to ``score_init``; the forward pass uses
+``weight * (score > threshold)`` and the gradient passes straight through the threshold
+to the scores. Only the scores and the task's head train. At the end of the task the
+mask is kept packed at 1 bit per weight (:meth:`PiggybackPlugin.packed_masks`) and the
+scores are dropped. Evaluating task j applies task j's mask (and the model's head j).
+
+The masking is a ``torch.nn.utils.parametrize`` parametrization of each layer's weight,
+attached only while the plugin trains or evaluates and removed afterwards, so outside
+``train``/``eval`` calls the model holds exactly the original network.
+
+The result of a task does not depend on the other tasks. With ``task_seeds`` it does not
+depend on the task's position in the stream either: the RNG is re-seeded at the start
+of each task and the task's head re-initialised from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from avalanche.core import SupervisedPlugin
+from avalanche.training import Naive
+from avalanche.training.plugins import LRSchedulerPlugin
+from torch import Tensor, nn
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.utils import parametrize
+
+from clbench.storage import piggyback_storage
+from strategies.base import BuildContext, Option, StrategySpec, batchnorm_modules, make_template
+
+THRESHOLD = 5e-3
+SCORE_INIT = 1e-2
+LR = 1e-4
+
+_BIT_VALUES = (128, 64, 32, 16, 8, 4, 2, 1)
+
+
+def pack_bits(mask: Tensor) -> Tensor:
+    """Pack a boolean tensor into uint8, 8 values per byte, first value in the highest bit
+    (the layout of ``numpy.packbits``); the last byte is zero-padded."""
+    flat = mask.flatten().to(torch.uint8)
+    flat = torch.cat([flat, flat.new_zeros(-flat.numel() % 8)])
+    values = torch.tensor(_BIT_VALUES, dtype=torch.uint8, device=mask.device)
+    return (flat.view(-1, 8) * values).sum(1).to(torch.uint8)
+
+
+def unpack_bits(packed: Tensor, shape: Sequence[int]) -> Tensor:
+    """Inverse of :func:`pack_bits`: the boolean tensor of ``shape``."""
+    shifts = torch.arange(7, -1, -1, dtype=torch.uint8, device=packed.device)
+    bits = (packed.unsqueeze(1) >> shifts) & 1
+    return bits.flatten()[: math.prod(shape)].view(*shape).bool()
+
+
+def task_seed(run_seed: int, task_name: str) -> int:
+    """A seed determined by the run's seed and the task's identity only."""
+    digest = hashlib.sha256(f"{run_seed}:{task_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") % 2**63
+
+
+def masked_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every conv and linear layer of ``model.backbone``."""
+    return [
+        (f"backbone.{name}", m)
+        for name, m in model.backbone.named_modules()
+        if isinstance(m, (_ConvNd, nn.Linear))
+    ]
+
+
+class _Binarize(torch.autograd.Function):
+    """``scores > threshold`` as 0/1 floats; the gradient passes straight through."""
+
+    @staticmethod
+    def forward(ctx, scores: Tensor, threshold: float) -> Tensor:
+        return (scores > threshold).to(scores.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return grad, None
+
+
+class _TaskMask(nn.Module):
+    """Weight parametrization ``weight * mask``. ``source`` is a fixed boolean mask, or a
+    task's real-valued scores (not a registered parameter: the plugin owns them)."""
+
+    def __init__(self, threshold: float) -> None:
+        super().__init__()
+        self.threshold = threshold
+        self.source: Tensor | None = None
+
+    def forward(self, weight: Tensor) -> Tensor:
+        if self.source.dtype == torch.bool:
+            return weight * self.source.to(weight.dtype)
+        return weight * _Binarize.apply(self.source, self.threshold)
+
+
+class PiggybackPlugin(SupervisedPlugin):
+    """Learns one binary mask per task over a fixed backbone (see the module docstring).
+
+    For a :class:`clbench.models.MultiHeadNet`-like model (``backbone`` and
+    ``task_heads()``; task label t uses head t). The strategy's optimizer should hold the
+    model's parameters (Avalanche puts them all there): the plugin appends each task's
+    scores to its first parameter group for the task and removes them afterwards, so the
+    optimizer, its learning rate and any scheduler stay in place.
+
+    :param threshold: a weight is used by a task when its score exceeds this.
+    :param score_init: initial value of every score (above ``threshold``: the first
+        mask keeps every weight).
+    :param task_seeds: task label -> seed; when given, training of that task starts by
+        seeding torch's RNG and re-initialising its head, which makes results independent
+        of the task order.
+    """
+
+    def __init__(
+        self,
+        threshold: float = THRESHOLD,
+        score_init: float = SCORE_INIT,
+        task_seeds: Mapping[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.threshold = threshold
+        self.score_init = score_init
+        self.task_seeds = dict(task_seeds or {})
+        self._masks: dict[int, dict[str, Tensor]] = {}
+        self._shapes: dict[str, torch.Size] = {}
+        self._scores: list[Tensor] = []
+        self._training: int | None = None
+
+    # ------------------------------------------------------------------ masks
+    def packed_masks(self) -> dict[int, dict[str, Tensor]]:
+        """task label -> layer name -> its mask packed by :func:`pack_bits` (1 bit/weight)."""
+        return {task: dict(layers) for task, layers in self._masks.items()}
+
+    def task_mask(self, task_label: int) -> dict[str, Tensor]:
+        """layer name -> boolean mask of ``task_label`` (unpacked)."""
+        if task_label not in self._masks:
+            raise ValueError(f"task label {task_label} has no Piggyback mask (not trained)")
+        return {
+            name: unpack_bits(packed, self._shapes[name])
+            for name, packed in self._masks[task_label].items()
+        }
+
+    def kept_fraction(self) -> dict[int, float]:
+        """task label -> fraction of the masked backbone weights its mask keeps."""
+        fractions = {}
+        for task in sorted(self._masks):
+            masks = self.task_mask(task).values()
+            fractions[task] = sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+        return fractions
+
+    def _attach(self, model: nn.Module) -> list[tuple[_TaskMask, torch.device]]:
+        """Parametrize every masked weight (once); return (parametrization, weight device)."""
+        result = []
+        for name, layer in masked_layers(model):
+            if not parametrize.is_parametrized(layer, "weight"):
+                self._shapes[name] = layer.weight.shape
+                parametrize.register_parametrization(
+                    layer, "weight", _TaskMask(self.threshold), unsafe=True
+                )
+            weights = layer.parametrizations.weight
+            result.append((weights[0], weights.original.device))
+        return result
+
+    @staticmethod
+    def _detach(model: nn.Module) -> None:
+        """Remove the parametrizations: each layer gets its original weight back."""
+        for _, layer in masked_layers(model):
+            if parametrize.is_parametrized(layer, "weight"):
+                parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
+
+    def _show(self, model: nn.Module, task_label: int) -> None:
+        """Make the model compute ``task_label`` (live scores while it trains)."""
+        if task_label == self._training:
+            sources = self._scores
+        else:
+            sources = list(self.task_mask(task_label).values())
+        for (mask, device), source in zip(self._attach(model), sources):
+            mask.source = source.to(device)
+
+    # ------------------------------------------------------------------ training
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        model = strategy.model
+        label = int(strategy.experience.task_label)
+        heads = model.task_heads()
+        head_params = {id(p) for head in heads for p in head.parameters()}
+        for param in model.parameters():
+            if id(param) not in head_params:
+                param.requires_grad_(False)
+        if label in self.task_seeds:
+            torch.manual_seed(self.task_seeds[label])
+            for module in heads[label].modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        self._training = label
+        self._scores = [
+            torch.full_like(layer.weight, self.score_init, requires_grad=True)
+            for _, layer in masked_layers(model)
+        ]
+        self._show(model, label)
+        strategy.optimizer.param_groups[0]["params"].extend(self._scores)
+        self._freeze_batchnorm(model)
+
+    def before_training_epoch(self, strategy, **kwargs) -> None:
+        self._freeze_batchnorm(strategy.model)
+
+    @staticmethod
+    def _freeze_batchnorm(model: nn.Module) -> None:
+        for bn in batchnorm_modules(model.backbone):
+            bn.eval()
+
+    @torch.no_grad()
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        names = [name for name, _ in masked_layers(strategy.model)]
+        self._masks[self._training] = {
+            name: pack_bits(scores > self.threshold) for name, scores in zip(names, self._scores)
+        }
+        ids = {id(s) for s in self._scores}
+        group = strategy.optimizer.param_groups[0]
+        group["params"] = [p for p in group["params"] if id(p) not in ids]
+        for scores in self._scores:
+            strategy.optimizer.state.pop(scores, None)
+        self._scores, self._training = [], None
+        self._detach(strategy.model)
+
+    # ------------------------------------------------------------------ evaluation
+    def before_eval_exp(self, strategy, **kwargs) -> None:
+        labels = set(strategy.experience.task_labels)
+        if len(labels) != 1:
+            raise ValueError("Piggyback evaluates one task per experience")
+        self._show(strategy.model, int(labels.pop()))
+
+    def after_eval(self, strategy, **kwargs) -> None:
+        if self._training is None:
+            self._detach(strategy.model)
+        else:
+            self._show(strategy.model, self._training)
+
+
+def report(learner: Naive) -> dict:
+    """Per task (in training order), the fraction of backbone weights its mask keeps."""
+    (plugin,) = [p for p in learner.plugins if isinstance(p, PiggybackPlugin)]
+    return {"mask_kept_fraction": list(plugin.kept_fraction().values())}
+
+
+def build(ctx: BuildContext) -> Naive:
+    config, options = ctx.config, ctx.config.options
+    optimizer = torch.optim.Adam(ctx.model.parameters(), lr=options["piggyback_lr"])
+    seeds = {
+        label: task_seed(config.seed, name) for label, name in enumerate(ctx.stream.task_names)
+    }
+    plugins: list[SupervisedPlugin] = [
+        PiggybackPlugin(options["piggyback_threshold"], options["piggyback_score_init"], seeds)
+    ]
+    if not config.lr_step and config.epochs >= 2:
+        decay = torch.optim.lr_scheduler.MultiStepLR(optimizer, [config.epochs // 2], gamma=0.1)
+        plugins.append(LRSchedulerPlugin(decay, reset_scheduler=True, reset_lr=True))
+    return make_template(ctx, Naive, optimizer, plugins)
+
+
+SPEC = StrategySpec(
+    name="piggyback",
+    summary="fixed backbone, a learned binary mask (1 bit/weight) and a head per task",
+    build=build,
+    storage=lambda model, num_tasks, options, pretrained: piggyback_storage(
+        model, num_tasks, pretrained
+    ),
+    report=report,
+    options=(
+        Option(
+            "--piggyback-threshold",
+            float,
+            THRESHOLD,
+            "a weight is kept when its score exceeds this",
+        ),
+        Option("--piggyback-score-init", float, SCORE_INIT, "initial value of every mask score"),
+        Option(
+            "--piggyback-lr",
+            float,
+            LR,
+            "Adam learning rate of the mask scores and the head, no weight decay; x0.1 after "
+            "half the epochs unless --lr-step is given (--lr, --momentum, --weight-decay unused)",
+        ),
+    ),
+)
