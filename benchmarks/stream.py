@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
-from avalanche.benchmarks.scenarios.task_aware import with_task_labels
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
 
 from clbench.errors import UserError
@@ -16,13 +15,27 @@ from clbench.errors import UserError
 
 @dataclass(frozen=True)
 class TaskData:
-    """One task's in-memory tensors; labels are local to the task (0..num_classes-1)."""
+    """One task's in-memory tensors; labels are local to the task (0..num_classes-1).
+
+    Empty tensors mean the data is not on disk (only allowed for a pretrained network's
+    own task 0, which is then served as it is and reported as not measured).
+    """
 
     name: str
     num_classes: int
     train: tuple[torch.Tensor, torch.Tensor]
     valid: tuple[torch.Tensor, torch.Tensor]
     test: tuple[torch.Tensor, torch.Tensor]
+
+    @property
+    def has_train_data(self) -> bool:
+        """False for a pretrained network's own task whose data is not on disk."""
+        return len(self.train[1]) > 0
+
+    @property
+    def has_test_data(self) -> bool:
+        """False when the task cannot be evaluated (its cells are "not measured")."""
+        return len(self.test[1]) > 0
 
 
 @dataclass
@@ -68,7 +81,14 @@ def build_benchmark(tasks: Sequence[TaskData]) -> CLScenario:
         split: [_tensor_dataset(getattr(task, split), label) for label, task in enumerate(tasks)]
         for split in ("train", "valid", "test")
     }
-    return with_task_labels(benchmark_from_datasets(**streams))
+    benchmark = benchmark_from_datasets(**streams)
+    # Avalanche's with_task_labels reads labels from the data, which fails for a task
+    # whose data is not on disk; the label is the task's position by construction.
+    for stream in benchmark.streams.values():
+        for label, experience in enumerate(stream):
+            experience.task_label = label
+            experience.task_labels = [label]
+    return benchmark
 
 
 def apply_order(tasks: Sequence[TaskData], order: Sequence[int] | None) -> list[TaskData]:

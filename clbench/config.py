@@ -50,6 +50,7 @@ class RunConfig:
             raise UserError(f"unknown device '{self.device}'; choose from: auto, cpu, cuda")
         filled = {k: v if v is not None else spec.defaults.get(k) for k, v in asdict(self).items()}
         filled["arch"] = arch
+        filled["options"] = strategy_options(self.strategy, self.stream, self.options)
         config = RunConfig(**filled)
         for name in ("epochs", "batch_size"):
             value = getattr(config, name)
@@ -70,6 +71,18 @@ class RunConfig:
     def run_dir(self) -> Path:
         """``<results>/<stream>/<arch>/<strategy>/<run_id>``."""
         return Path(self.results) / self.stream / str(self.arch) / self.strategy / str(self.run_id)
+
+
+def strategy_options(strategy: str, stream: str, given: dict) -> dict:
+    """The strategy's options: its defaults, then the stream's overrides, then ``given``."""
+    from strategies.registry import STRATEGIES
+
+    options = {option.dest: option.default for option in STRATEGIES[strategy].options}
+    stream_defaults = STREAMS[stream].strategy_defaults.get(strategy, {})
+    unknown = set(given) - set(options)
+    if unknown:
+        raise UserError(f"--strategy {strategy} has no option(s): {', '.join(sorted(unknown))}")
+    return {**options, **stream_defaults, **given}
 
 
 def check_choice(kind: str, value: str, choices) -> None:

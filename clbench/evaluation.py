@@ -23,9 +23,10 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.T
 
 @dataclass
 class ExperienceAccuracy:
-    """Accuracy (percent) on one evaluated experience; ``top5`` is None if not defined."""
+    """Accuracy (percent) on one evaluated experience; ``top5`` is None if not defined,
+    both are None when the experience has no test data (not measured)."""
 
-    top1: float
+    top1: float | None
     top5: float | None
     samples: int
 
@@ -59,8 +60,12 @@ class TopkAccuracyPlugin(SupervisedPlugin):
         self._samples += targets.shape[0]
 
     def after_eval_exp(self, strategy, **kwargs) -> None:
+        index = strategy.experience.current_experience
+        if not self._samples:  # no test data on disk: "not measured", never a number
+            self.results[index] = ExperienceAccuracy(top1=None, top5=None, samples=0)
+            return
         top1, top5 = (torch.stack(self._counts).sum(0).double() * 100 / self._samples).tolist()
-        self.results[strategy.experience.current_experience] = ExperienceAccuracy(
+        self.results[index] = ExperienceAccuracy(
             top1=top1,
             top5=top5 if self._classes >= TOP5_MIN_CLASSES else None,
             samples=self._samples,

@@ -20,7 +20,7 @@ from clbench.metrics import summarize
 from clbench.models import build_model
 from clbench.progress import RichProgressPlugin
 from clbench.records import RECORD_NAME, atomic_write_json, environment_info
-from strategies.base import BuildContext
+from strategies.base import BuildContext, StrategySpec
 from strategies.registry import STRATEGIES
 
 
@@ -66,6 +66,7 @@ def new_record(config: RunConfig, stream: Stream, device: torch.device) -> dict:
                 for split in ("train", "valid", "test")
             },
         },
+        "not_measured": [task.name for task in stream.tasks if not task.has_test_data],
         "acc_top1": [],
         "acc_top5": [],
         "final": None,
@@ -82,6 +83,13 @@ def _append_row(record: dict, row: list, num_tasks: int) -> None:
     padding = [None] * (num_tasks - len(row))
     record["acc_top1"].append([r.top1 for r in row] + padding)
     record["acc_top5"].append([r.top5 for r in row] + padding)
+
+
+def adopt_pretrained_task(spec: StrategySpec, learner, experience) -> None:
+    """Task 0 of a pretrained stream without its data on disk: the network as it is
+    serves it (PackNet still prunes it, without retraining)."""
+    if spec.adopt_pretrained is not None:
+        spec.adopt_pretrained(learner, experience)
 
 
 def run(config: RunConfig, console: Console | None = None) -> dict:
@@ -116,7 +124,11 @@ def run(config: RunConfig, console: Console | None = None) -> dict:
         with progress:
             for index, training_data in steps:
                 started = time.perf_counter()
-                learner.train(training_data, eval_streams=[])
+                progress.images = 0
+                if spec.trains_jointly or stream.tasks[index].has_train_data:
+                    learner.train(training_data, eval_streams=[])
+                else:
+                    adopt_pretrained_task(spec, learner, training_data)
                 trained = time.perf_counter()
                 learner.eval(stream.benchmark.test_stream[: index + 1])
                 evaluated = time.perf_counter()

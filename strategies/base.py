@@ -57,6 +57,8 @@ class StrategySpec:
     call per task, and its record holds only the final row of the accuracy matrix.
     ``report(learner)``, when given, adds strategy-specific facts to the record
     (``strategy_report``), e.g. PackNet's per-task weight usage.
+    ``adopt_pretrained(learner, experience)`` is called instead of ``train`` for task 0
+    of a pretrained stream whose data is not on disk (PackNet prunes it without data).
     """
 
     name: str
@@ -66,6 +68,7 @@ class StrategySpec:
     options: Sequence[Option] = field(default_factory=tuple)
     trains_jointly: bool = False
     report: Callable[[Any], dict] | None = None
+    adopt_pretrained: Callable[[Any, Any], None] | None = None
 
 
 def quiet_evaluator() -> EvaluationPlugin:

@@ -587,6 +587,12 @@ def _report(learner) -> dict:
     return {"weight_usage": plugin.weight_usage(learner.model), "mask_bits": plugin.mask_bits(learner.model)}
 
 
+def _adopt_pretrained(learner, experience) -> None:
+    plugin = next(p for p in learner.plugins if isinstance(p, PackNetPlugin))
+    label = int(experience.task_label)
+    plugin.pack_without_training(learner.model, learner.model.task_heads()[label], label)
+
+
 SPEC = StrategySpec(
     name="packnet",
     summary="PackNet: iterative magnitude pruning frees weights for the next task; old "
@@ -596,6 +602,7 @@ SPEC = StrategySpec(
         model, num_tasks, per_task_bn=bool(options["per_task_bn"])
     ),
     report=_report,
+    adopt_pretrained=_adopt_pretrained,
     options=(
         Option(
             "--prune-ratios", str, "0.75",

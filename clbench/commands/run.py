@@ -57,21 +57,21 @@ def add_parser(commands) -> None:
     run.set_defaults(handler=handle)
 
 
-def strategy_options(args: argparse.Namespace) -> dict:
-    """The chosen strategy's options (defaults filled); refuse another strategy's flags."""
+def given_strategy_options(args: argparse.Namespace) -> dict:
+    """Strategy flags given on the command line; another strategy's flag is an error."""
     from strategies.registry import STRATEGIES
 
-    chosen = STRATEGIES[args.strategy]
-    own = {option.dest for option in chosen.options}
-    options = {}
+    own = {option.dest for option in STRATEGIES[args.strategy].options}
+    given = {}
     for spec in STRATEGIES.values():
         for option in spec.options:
             value = getattr(args, option.dest)
-            if spec is chosen:
-                options[option.dest] = option.default if value is None else value
-            elif value is not None and option.dest not in own:
+            if value is None:
+                continue
+            if option.dest not in own:
                 raise UserError(f"{option.flag} applies to --strategy {spec.name} only")
-    return options
+            given[option.dest] = value
+    return given
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -96,7 +96,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         results=args.results,
         run_id=args.run_id,
         data_root=args.data_root,
-        options=strategy_options(args),
+        options=given_strategy_options(args),
     ).resolved()
 
 
