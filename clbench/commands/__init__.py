@@ -7,10 +7,28 @@ exit code. Raise :class:`clbench.errors.UserError` for bad input (one line, exit
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from rich.console import Console
+
+from clbench.errors import UserError
 
 
 def stdout_console() -> Console:
     """Console for results on stdout; never wraps tables when writing to a file or pipe."""
     return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def scan_complete_records(root: Path, console: Console):
+    """Scan ``root`` for run records (a :class:`clbench.leaderboard.Scan`); report the
+    skipped ones on ``console``; bad input when there is no complete one."""
+    from clbench.leaderboard import scan_records
+
+    if not root.is_dir():
+        raise UserError(f"results folder {root} does not exist")
+    scan = scan_records(root)
+    for path, reason in scan.skipped:
+        console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
+    if not scan.records:
+        raise UserError(f"no complete run records (record.json) under {root}")
+    return scan

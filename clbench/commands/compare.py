@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from clbench.commands import stdout_console
+from clbench.commands import scan_complete_records, stdout_console
 from clbench.errors import UserError
 
 
@@ -32,7 +32,6 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     from clbench.leaderboard import (
         build_groups,
         rich_table,
-        scan_records,
         to_csv,
         to_json,
         to_latex,
@@ -42,13 +41,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     from clbench.records import atomic_write_text
 
     root = Path(args.directory)
-    if not root.is_dir():
-        raise UserError(f"results folder {root} does not exist")
-    scan = scan_records(root)
-    for path, reason in scan.skipped:
-        console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
-    if not scan.records:
-        raise UserError(f"no complete run records (record.json) under {root}")
+    scan = scan_complete_records(root, console)
     groups = build_groups(scan.records)
     markdown, table_csv = to_markdown(groups), to_csv(groups)
     if args.format == "table":

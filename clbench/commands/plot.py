@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from clbench.commands import scan_complete_records
 from clbench.errors import UserError
 
 
@@ -22,17 +23,11 @@ def add_parser(commands) -> None:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from clbench.leaderboard import build_groups, scan_records
+    from clbench.leaderboard import build_groups
     from clbench.plots import plot_all
 
     root = Path(args.directory)
-    if not root.is_dir():
-        raise UserError(f"results folder {root} does not exist")
-    scan = scan_records(root)
-    for path, reason in scan.skipped:
-        console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
-    if not scan.records:
-        raise UserError(f"no complete run records (record.json) under {root}")
+    scan = scan_complete_records(root, console)
     try:
         written, messages = plot_all(build_groups(scan.records), root / "plots")
     except OSError as err:
