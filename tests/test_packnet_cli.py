@@ -11,8 +11,17 @@ from tests.conftest import find_records
 
 def test_packnet_forgetting_is_exactly_zero_on_splitmnist(run_cli, tmp_path):
     code, _, err = run_cli(
-        "run", "--strategy", "packnet", "--results", str(tmp_path),
-        "--epochs", "1", "--retrain-epochs", "1", "--prune-ratios", "0.5,0.75,0.75,0.75,-1",
+        "run",
+        "--strategy",
+        "packnet",
+        "--results",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--retrain-epochs",
+        "1",
+        "--prune-ratios",
+        "0.5,0.75,0.75,0.75,-1",
     )
     assert code == 0, err
     (record,) = find_records(tmp_path)
@@ -57,12 +66,19 @@ def test_packnet_flags_rejected_for_other_strategies(run_cli, tmp_path):
 
 
 def test_bench_json_reports_ratios_measured_in_one_process(run_cli):
-    code, out, err = run_cli("bench", "--arch", "smallcnn", "--steps", "1", "--json")
+    code, out, err = run_cli(
+        "bench", "--arch", "smallcnn", "--steps", "1", "--batch-size", "4", "--json"
+    )
     assert code == 0, err
     figures = json.loads(out)
-    for key in ("train_ratio", "eval_ratio", "avalanche_vs_ours_train", "avalanche_vs_ours_eval"):
+    assert figures["device"] == "cpu" and figures["image_size"] == 32
+    for key in ("model_only_ips", "finetune_ips", "packnet_ips"):
         assert figures[key] > 0
-    assert figures["train_ratio"] == pytest.approx(
-        figures["packnet_train_ms"] / figures["plain_train_ms"]
+    assert figures["packnet_ratio"] == pytest.approx(
+        figures["packnet_ips"] / figures["model_only_ips"]
     )
+    step = figures["packnet_step"]
+    for key in ("train_ratio", "eval_ratio", "avalanche_vs_ours_train", "avalanche_vs_ours_eval"):
+        assert step[key] > 0
+    assert step["train_ratio"] == pytest.approx(step["packnet_train_ms"] / step["plain_train_ms"])
     assert run_cli("bench", "--arch", "nope")[0] == 2

@@ -1,10 +1,12 @@
-"""``bench``: PackNet's per-step cost against plain fine-tuning, measured in one process."""
+"""``bench``: training throughput through our pipeline and PackNet's per-step cost,
+measured in one process per architecture."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -13,7 +15,14 @@ from clbench.config import check_choice
 from clbench.models import ARCHITECTURES
 
 DEFAULT_ARCHS = ("smallcnn", "resnet18", "resnet50")
-COLUMNS = (
+THROUGHPUT_COLUMNS = (
+    ("model alone img/s", "model_only_ips", "{:,.0f}"),
+    ("fine-tuning img/s", "finetune_ips", "{:,.0f}"),
+    ("PackNet img/s", "packnet_ips", "{:,.0f}"),
+    ("fine-tuning / model", "finetune_ratio", "{:.3f}"),
+    ("PackNet / model", "packnet_ratio", "{:.3f}"),
+)
+STEP_COLUMNS = (
     ("plain train ms", "plain_train_ms", "{:.1f}"),
     ("PackNet train ms", "packnet_train_ms", "{:.1f}"),
     ("train ratio", "train_ratio", "{:.3f}"),
@@ -28,8 +37,12 @@ COLUMNS = (
 def add_parser(commands) -> None:
     bench = commands.add_parser(
         "bench",
-        help="PackNet train/eval step time over plain fine-tuning (ratios from one process)",
-        description="For each architecture, in one process: median training-step time "
+        help="training images/s (model alone vs our pipeline) and PackNet's step cost",
+        description="For each architecture, in one process: training images per second of "
+        "(a) the model alone on device tensors, (b) fine-tuning and (c) PackNet through the "
+        "in-memory pipeline (decoded uint8 images, random-resized-crop + flip on the device) "
+        "and Avalanche's training loop, with the ratios b/a and c/a; then the median "
+        "training-step time "
         "(forward, backward, SGD momentum 0.9 + weight decay) of plain fine-tuning and of "
         "PackNet on task 1 after task 0 was packed at 0.5 (frozen weights restored after "
         "every step), their ratio; the evaluation-step ratio on an older task (weights "
@@ -39,38 +52,71 @@ def add_parser(commands) -> None:
     bench.add_argument(
         "--arch", action="append", help=f"repeatable (default: {', '.join(DEFAULT_ARCHS)})"
     )
-    bench.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
-    bench.add_argument("--image-size", type=int, default=32, help="input size (default 32)")
+    bench.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    bench.add_argument("--image-size", type=int, help="input size (default 224 on CUDA, 32 on CPU)")
+    bench.add_argument(
+        "--no-speed",
+        action="store_true",
+        help="no bf16 autocast / channels_last (default: on for CUDA, off on CPU)",
+    )
     bench.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     bench.add_argument("--steps", type=int, default=20, help="timed steps per variant (20)")
     bench.add_argument("--json", action="store_true", help="print one JSON object per arch")
     bench.set_defaults(handler=handle)
 
 
+def _table(title: str, columns, results: list[dict]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("arch")
+    table.add_column("input")
+    for name, _, _ in columns:
+        table.add_column(name, justify="right")
+    for figures in results:
+        size = figures["image_size"]
+        shape = "x".join(map(str, [figures["batch_size"], *figures.get("input", [3, size, size])]))
+        cells = [fmt.format(figures[key]) for _, key, fmt in columns]
+        table.add_row(figures["arch"], shape, *cells)
+    return table
+
+
 def handle(args: argparse.Namespace, console: Console) -> int:
     from clbench.packnet_bench import bench_packnet
     from clbench.runner import resolve_device
+    from clbench.throughput import measure_throughput
 
     archs = args.arch or list(DEFAULT_ARCHS)
     for arch in archs:
         check_choice("architecture", arch, ARCHITECTURES)
-    device = str(resolve_device(args.device))
+    device = resolve_device(args.device)
+    on_gpu = device.type == "cuda"
+    image_size = args.image_size or (224 if on_gpu else 32)
+    name = torch.cuda.get_device_name(device) if on_gpu else "cpu"
     results = []
     for arch in archs:
-        with console.status(f"benchmarking {arch} on {device}"):
-            figures = bench_packnet(arch, device, args.image_size, args.batch_size, args.steps)
+        with console.status(f"benchmarking {arch} on {name}"):
+            figures = {
+                "arch": arch,
+                "device": name,
+                "batch_size": args.batch_size,
+                "image_size": image_size,
+                **measure_throughput(
+                    arch,
+                    device,
+                    image_size,
+                    args.batch_size,
+                    args.steps,
+                    speed=on_gpu and not args.no_speed,
+                ),
+                "packnet_step": bench_packnet(
+                    arch, str(device), image_size, args.batch_size, args.steps
+                ),
+            }
         results.append(figures)
         if args.json:
             print(json.dumps(figures), flush=True)
     if not args.json:
-        table = Table(title=f"PackNet step cost on {device} (median ms)", title_justify="left")
-        table.add_column("arch")
-        table.add_column("input")
-        for title, _, _ in COLUMNS:
-            table.add_column(title, justify="right")
-        for figures in results:
-            shape = "x".join(map(str, figures["input"]))
-            cells = [fmt.format(figures[key]) for _, key, fmt in COLUMNS]
-            table.add_row(figures["arch"], f"{figures['batch_size']}x{shape}", *cells)
-        stdout_console().print(table)
+        out = stdout_console()
+        out.print(_table(f"Training throughput on {name}", THROUGHPUT_COLUMNS, results))
+        steps = [r["packnet_step"] | {"image_size": r["image_size"]} for r in results]
+        out.print(_table("PackNet step cost (median ms)", STEP_COLUMNS, steps))
     return 0
