@@ -24,7 +24,7 @@ install: $(DEPS_STAMP)
 
 demo: install
 	@for strategy in $$($(PY) cli.py list --names strategies); do \
-		$(PY) cli.py run --strategy $$strategy --stream splitmnist --results $(DEMO_RESULTS) || exit $$?; \
+		$(PY) cli.py run --strategy $$strategy --stream splitmnist --results $(DEMO_RESULTS) --restart || exit $$?; \
 	done
 	@$(PY) cli.py compare $(DEMO_RESULTS)
 

@@ -34,6 +34,33 @@ def _build_splitmnist(seed: int, order, arch: str, image_size: int | None, **_) 
     return build_splitmnist(seed=seed, order=order, channels=channels, image_size=size)
 
 
+def _dataset_stream(name: str) -> Callable[..., Stream]:
+    def build(seed: int, order, image_size: int | None, data_root: str, **_) -> Stream:
+        from benchmarks.papers import build_dataset_stream
+
+        return build_dataset_stream(name, data_root, seed, order, image_size or 224)
+
+    return build
+
+
+def _build_splitcifar100(seed: int, order, image_size: int | None, data_root: str, **_) -> Stream:
+    from benchmarks.papers import build_splitcifar100
+
+    return build_splitcifar100(data_root, seed, order, image_size or 32)
+
+
+# The papers' schedule for added tasks: 20 epochs, lr 1e-3 x0.1 after 10, batch 32,
+# starting from the ImageNet-pretrained network (its classifier is task 0's head).
+_PAPER_DEFAULTS = {
+    "epochs": 20,
+    "lr": 1e-3,
+    "lr_step": 10,
+    "batch_size": 32,
+    "image_size": 224,
+    "pretrained": True,
+}
+_ORDER_NOTE = "; --order permutes the added tasks, ImageNet stays first"
+
 STREAMS: dict[str, StreamSpec] = {
     "splitmnist": StreamSpec(
         name="splitmnist",
@@ -45,5 +72,42 @@ STREAMS: dict[str, StreamSpec] = {
         # The paper's Adam 1e-4 flips no mask bit over 44 steps of a random-init
         # backbone (chance accuracy); 1e-2 learns the masks (measured: 92% average).
         strategy_defaults={"piggyback": {"piggyback_lr": 1e-2}},
+    ),
+    "finegrained": StreamSpec(
+        name="finegrained",
+        summary="ImageNet (pretrained) -> CUBS -> Stanford Cars -> Flowers-102 (PackNet "
+        "paper)" + _ORDER_NOTE,
+        default_arch="vgg16",
+        build=_dataset_stream("finegrained"),
+        defaults=_PAPER_DEFAULTS,
+    ),
+    "finegrained6": StreamSpec(
+        name="finegrained6",
+        summary="finegrained + WikiArt -> Sketch (Piggyback paper)" + _ORDER_NOTE,
+        default_arch="vgg16",
+        build=_dataset_stream("finegrained6"),
+        defaults=_PAPER_DEFAULTS,
+    ),
+    "imagenet_places365": StreamSpec(
+        name="imagenet_places365",
+        summary="ImageNet (pretrained) -> Places365, large-scale added task (PackNet paper)",
+        default_arch="vgg16",
+        build=_dataset_stream("imagenet_places365"),
+        defaults=_PAPER_DEFAULTS,
+    ),
+    "splitcifar100": StreamSpec(
+        name="splitcifar100",
+        summary="Split CIFAR-100: 20 tasks x 5 classes in index order (0-4, 5-9, ...), 32x32, "
+        "trained from scratch",
+        default_arch="resnet18",
+        build=_build_splitcifar100,
+        defaults={
+            "epochs": 10,
+            "lr": 0.01,
+            "batch_size": 32,
+            "lr_step": None,
+            "image_size": 32,
+            "pretrained": False,
+        },
     ),
 }

@@ -44,3 +44,18 @@ STREAM_TASKS: dict[str, list[tuple[str, int]]] = {
     "imagenet_places365": [("imagenet", 1000), ("places365", 365)],
     "splitcifar100": [(f"cifar100 classes {5 * i}-{5 * i + 4}", 5) for i in range(20)],
 }
+
+
+def permutable_tasks(stream: str) -> int:
+    """Tasks ``--order`` permutes: all but the pretrained ImageNet task 0 of its streams."""
+    tasks = STREAM_TASKS[stream]
+    return len(tasks) - (tasks[0][0] == "imagenet")
+
+
+def stream_datasets(stream: str) -> list[str]:
+    """Dataset keys (of :data:`DATASETS`) a stream reads, in its default task order."""
+    if stream == "splitmnist":
+        return ["mnist"]
+    if stream == "splitcifar100":
+        return ["cifar100"]
+    return [name for name, _ in STREAM_TASKS[stream]]

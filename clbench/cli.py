@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from clbench.commands import bench, compare, listing, plot, run, storage
+from clbench.commands import bench, check, compare, data, listing, plot, run, storage
 from clbench.errors import UserError
 
 EXIT_BAD_INPUT = 2
-COMMANDS = (run, compare, listing, storage, plot, bench)
+COMMANDS = (run, compare, listing, storage, plot, bench, data, check)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -12,7 +12,7 @@ from clbench.errors import UserError
 from clbench.models import ARCHITECTURES
 
 # Options that say where/how a run is executed, not what is measured.
-_NOT_IDENTITY = ("run_id", "results", "device", "data_root")
+_NOT_IDENTITY = ("run_id", "results", "device", "data_root", "checkpoint_every")
 
 
 @dataclass
@@ -35,6 +35,10 @@ class RunConfig:
     results: str = "results"
     run_id: str | None = None
     data_root: str = "data"
+    checkpoint_every: int = 0
+    """Epochs between mid-task checkpoints (0: checkpoints at task boundaries only)."""
+    pretrained: bool | None = None
+    weights: str | None = None
     options: dict = field(default_factory=dict)
 
     def resolved(self) -> RunConfig:
@@ -50,6 +54,9 @@ class RunConfig:
             raise UserError(f"unknown device '{self.device}'; choose from: auto, cpu, cuda")
         filled = {k: v if v is not None else spec.defaults.get(k) for k, v in asdict(self).items()}
         filled["arch"] = arch
+        if self.weights is not None and self.pretrained is False:
+            raise UserError("--weights and --no-pretrained exclude each other")
+        filled["pretrained"] = self.weights is not None or bool(filled["pretrained"])
         filled["options"] = strategy_options(self.strategy, self.stream, self.options)
         config = RunConfig(**filled)
         for name in ("epochs", "batch_size"):
@@ -58,14 +65,21 @@ class RunConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer")
         if config.lr is None or config.lr <= 0:
             raise UserError("--lr must be positive")
+        if config.image_size is not None and config.image_size < 8:
+            raise UserError("--image-size must be an integer >= 8")
+        if config.checkpoint_every < 0:
+            raise UserError("--checkpoint-every must be a non-negative integer")
         if config.run_id is None:
             config.run_id = f"seed{config.seed}-{config.fingerprint()}"
         return config
 
+    def identity(self) -> dict:
+        """The options that define what the run measures (not where or how it runs)."""
+        return {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY}
+
     def fingerprint(self) -> str:
-        """Short hash of the options that define what the run measures."""
-        identity = {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY}
-        blob = json.dumps(identity, sort_keys=True).encode()
+        """Short hash of :meth:`identity`."""
+        blob = json.dumps(self.identity(), sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:8]
 
     def run_dir(self) -> Path:

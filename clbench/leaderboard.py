@@ -2,9 +2,10 @@
 
 Runs are grouped by stream, architecture, strategy and every option that defines what
 is measured: the record's ``config`` minus ``seed``, ``order`` (orders are averaged
-over), and where/how it ran (``run_id``, ``results``, ``device``, ``data_root``). Tasks
-are matched by name, so runs with different task orders aggregate per task. Every
-statistic is the mean and sample standard deviation (n - 1) over a group's runs.
+over), and where/how it ran (``run_id``, ``results``, ``device``, ``data_root``,
+``checkpoint_every``). Tasks are matched by name, so runs with different task orders
+aggregate per task. Every statistic is the mean and sample standard deviation (n - 1)
+over a group's runs.
 
 Two views per stream and architecture: the PackNet paper's layout (rows = tasks in the
 stream's default order, columns = groups, cells = top-1 error, with top-5 error in
@@ -37,7 +38,7 @@ from clbench.records import RECORD_NAME, load_record
 from clbench.storage import MB
 
 # Config fields that do not define a group: averaged over, or where/how a run executed.
-NOT_GROUPING = ("seed", "order", "run_id", "results", "device", "data_root")
+NOT_GROUPING = ("seed", "order", "run_id", "results", "device", "data_root", "checkpoint_every")
 # Tasks whose top-5 error the paper reports in parentheses.
 TOP5_TASK_PREFIXES = ("imagenet", "places")
 FORMATS = ("table", "markdown", "csv", "json", "latex")

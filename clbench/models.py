@@ -8,11 +8,15 @@ a top-k computation of a single-task batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 from avalanche.models import MultiTaskModule
 from torch import nn
+
+from clbench.errors import UserError
 
 ARCHITECTURES: dict[str, str] = {
     "smallcnn": "small CNN with BatchNorm (2 conv blocks, 28x28 grey input); splitmnist default",
@@ -22,6 +26,17 @@ ARCHITECTURES: dict[str, str] = {
     "vgg16_bn": "torchvision VGG-16 with BatchNorm",
     "densenet121": "torchvision DenseNet-121 (BatchNorm, dense connections)",
 }
+
+
+PRETRAINED_WEIGHTS: dict[str, str] = {
+    "vgg16": "VGG16_Weights",
+    "vgg16_bn": "VGG16_BN_Weights",
+    "resnet50": "ResNet50_Weights",
+    "densenet121": "DenseNet121_Weights",
+    "resnet18": "ResNet18_Weights",
+}
+"""torchvision weights enum of each architecture; its IMAGENET1K_V1 entry (the weights
+the papers used; ResNet-50's DEFAULT is V2) is the one looked for."""
 
 
 class SmallCNN(nn.Module):
@@ -49,8 +64,67 @@ class SmallCNN(nn.Module):
         return self.fc(self.features(x))
 
 
-def _torchvision_backbone(arch: str) -> tuple[nn.Module, nn.Linear]:
-    """Build an untrained torchvision network; return (backbone, its original classifier).
+def weights_file_name(arch: str) -> str:
+    """File name torchvision caches ``arch``'s IMAGENET1K_V1 weights under."""
+    from torchvision import models
+
+    return getattr(models, PRETRAINED_WEIGHTS[arch]).IMAGENET1K_V1.url.rsplit("/", 1)[1]
+
+
+def find_pretrained_weights(arch: str, weights: str | Path | None = None) -> Path:
+    """The ImageNet weights file for ``arch``: ``weights`` when given, else torchvision's
+    IMAGENET1K_V1 file in the torch hub cache (``$TORCH_HOME/hub/checkpoints``). Never
+    downloads; a one-line error says where it looked when there is none."""
+    if arch not in PRETRAINED_WEIGHTS:
+        raise UserError(f"--arch {arch} has no ImageNet-pretrained weights; use --no-pretrained")
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise UserError(f"--weights {path}: no such file")
+        return path
+    path = Path(torch.hub.get_dir()) / "checkpoints" / weights_file_name(arch)
+    if not path.is_file():
+        raise UserError(
+            f"pretrained weights for {arch} ({PRETRAINED_WEIGHTS[arch]}.IMAGENET1K_V1) not "
+            f"found: looked for {path} (set TORCH_HOME or copy the file there); or pass "
+            "--weights PATH, or run with --no-pretrained"
+        )
+    return path
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A torchvision state dict saved with ``torch.save`` (tensors only, nothing executed)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling and zip errors come in many types
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        raise UserError(f"cannot read weights {path}: {reason}") from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise UserError(f"weights {path} are not a state dict (name -> tensor)")
+    return dict(state)
+
+
+def _load_weights(net: nn.Module, arch: str, state: dict[str, torch.Tensor], path: Path) -> None:
+    if arch.startswith("densenet"):
+        # DenseNet checkpoints name layers "norm.1" where the modules are "norm1".
+        state = {re.sub(r"\.(norm|relu|conv)\.([12])\.", r".\1\2.", k): v for k, v in state.items()}
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), "")
+        raise UserError(f"weights {path} do not fit {arch}: {first}") from None
+    if missing or unexpected:
+        raise UserError(
+            f"weights {path} do not fit {arch}: {len(missing)} missing key(s) "
+            f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}"
+        )
+
+
+def _torchvision_backbone(arch: str, weights: Path | None = None) -> tuple[nn.Module, nn.Linear]:
+    """Build a torchvision network (randomly initialised, or loaded from the state dict
+    file ``weights``); return (backbone, its original classifier).
 
     The classifier is detached from the backbone (replaced by Identity) so the caller can
     turn it into the first task's head.
@@ -58,6 +132,8 @@ def _torchvision_backbone(arch: str) -> tuple[nn.Module, nn.Linear]:
     from torchvision import models
 
     net = getattr(models, arch)(weights=None)
+    if weights is not None:
+        _load_weights(net, arch, read_state_dict(weights), weights)
     if arch.startswith("resnet"):
         classifier, net.fc = net.fc, nn.Identity()
     elif arch.startswith("vgg"):
@@ -123,7 +199,31 @@ class MultiHeadNet(MultiTaskModule):
         return out
 
 
-def build_model(arch: str, head_sizes: Sequence[int], in_channels: int = 3) -> MultiHeadNet:
-    """Build ``arch`` (randomly initialised) with one head per entry of ``head_sizes``."""
-    backbone, feature_dim = build_backbone(arch, in_channels)
-    return MultiHeadNet(backbone, feature_dim, head_sizes)
+def build_model(
+    arch: str,
+    head_sizes: Sequence[int],
+    in_channels: int = 3,
+    weights: Path | None = None,
+    pretrained_head: int | None = None,
+) -> MultiHeadNet:
+    """Build ``arch`` with one head per entry of ``head_sizes``: randomly initialised, or
+    with the pretrained network of the state dict file ``weights`` (see
+    :func:`find_pretrained_weights`), whose ImageNet classifier becomes head
+    ``pretrained_head`` when given (the pretrained network's own task)."""
+    if weights is None:
+        backbone, feature_dim = build_backbone(arch, in_channels)
+        return MultiHeadNet(backbone, feature_dim, head_sizes)
+    if arch not in PRETRAINED_WEIGHTS:
+        raise UserError(f"--arch {arch} has no ImageNet-pretrained weights; use --no-pretrained")
+    backbone, classifier = _torchvision_backbone(arch, weights)
+    model = MultiHeadNet(backbone, classifier.in_features, head_sizes)
+    if pretrained_head is not None:
+        head = model.heads[pretrained_head]
+        if head.weight.shape != classifier.weight.shape:
+            raise UserError(
+                f"task {pretrained_head} has {head.out_features} classes but the pretrained "
+                f"classifier of {weights} has {classifier.out_features}: the pretrained task "
+                "needs the full ImageNet (or none on disk), or run with --no-pretrained"
+            )
+        head.load_state_dict(classifier.state_dict())
+    return model

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -25,23 +28,40 @@ def atomic_write_json(path: Path, data: dict) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file, fsync and rename.
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write`` on a temporary file next to ``path``, fsync it and rename it over
+    ``path`` (then fsync the folder, best effort, so the rename survives a power cut).
 
     Readers see either the previous complete file or the new complete file, never a
-    partial one; a crash while writing leaves only a temporary file that is removed on
-    error.
+    partial one; an error while writing removes the temporary file (a killed process
+    leaves it: :func:`temporary_files` finds such leftovers).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def temporary_files(path: Path) -> list[Path]:
+    """Temporary files :func:`atomic_write` left next to ``path`` (killed mid-write)."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
 
 
 def _git_commit() -> str | None:

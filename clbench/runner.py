@@ -1,11 +1,19 @@
-"""Run one strategy on one stream: train task by task, evaluate, write the record."""
+"""Run one strategy on one stream: train task by task, evaluate, write the record.
+
+Crash safety (see :mod:`clbench.checkpoint`): after every task the run saves a
+checkpoint (``checkpoint.pt``) and then the record, both atomically; with
+``checkpoint_every`` also every N epochs inside a task (``checkpoint-epoch.pt``).
+Running the same configuration again (same run folder) continues from the latest
+checkpoint and ends with the record an uninterrupted run would have written.
+"""
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -13,13 +21,33 @@ from rich.console import Console
 
 from benchmarks import STREAMS
 from benchmarks.stream import Stream
+from clbench.checkpoint import (
+    CHECKPOINT_NAME,
+    EPOCH_CHECKPOINT_NAME,
+    RESTART_HINT,
+    EpochCheckpointPlugin,
+    learner_state,
+    load_checkpoint,
+    restore_checkpointed_learner,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from clbench.config import RunConfig
-from clbench.errors import UserError
+from clbench.divergence import FiniteLossGuard, NonFiniteLoss
+from clbench.errors import RunDiverged, UserError
 from clbench.evaluation import TopkAccuracyPlugin
+from clbench.fingerprint import OutputCapturePlugin, outputs_digest, probe_batch, task_outputs
 from clbench.metrics import summarize
-from clbench.models import build_model
+from clbench.models import build_model, find_pretrained_weights
 from clbench.progress import RichProgressPlugin
-from clbench.records import RECORD_NAME, atomic_write_json, environment_info
+from clbench.records import (
+    RECORD_NAME,
+    atomic_write_json,
+    environment_info,
+    load_record,
+    temporary_files,
+)
 from strategies.base import BuildContext, StrategySpec
 from strategies.registry import STRATEGIES
 
@@ -62,7 +90,7 @@ def new_record(config: RunConfig, stream: Stream, device: torch.device) -> dict:
             "channels": stream.in_channels,
             "classes": stream.head_sizes,
             "images": {
-                split: [len(getattr(task, split)[1]) for task in stream.tasks]
+                split: [task.size(split) for task in stream.tasks]
                 for split in ("train", "valid", "test")
             },
         },
@@ -72,6 +100,7 @@ def new_record(config: RunConfig, stream: Stream, device: torch.device) -> dict:
         "final": None,
         "storage": None,
         "timings": {"train_seconds": [], "eval_seconds": [], "images_per_second": []},
+        "fingerprints": [],
     }
 
 
@@ -85,68 +114,343 @@ def _append_row(record: dict, row: list, num_tasks: int) -> None:
     record["acc_top5"].append([r.top5 for r in row] + padding)
 
 
+def trains_task(config: RunConfig, stream: Stream, index: int) -> bool:
+    """Whether task ``index`` is trained; otherwise it is adopted: the pretrained
+    network's own task (its data, when on disk, evaluates it; PackNet also retrains it
+    after pruning), or a task 0 without data on disk."""
+    if index == 0 and stream.first_task_pretrained and config.pretrained:
+        return False
+    return stream.tasks[index].has_train_data
+
+
 def adopt_pretrained_task(spec: StrategySpec, learner, experience) -> None:
-    """Task 0 of a pretrained stream without its data on disk: the network as it is
-    serves it (PackNet still prunes it, without retraining)."""
+    """Task 0 of a pretrained stream: the network as it is serves it (PackNet still
+    prunes it, retraining it on its data when on disk)."""
     if spec.adopt_pretrained is not None:
         spec.adopt_pretrained(learner, experience)
 
 
-def run(config: RunConfig, console: Console | None = None) -> dict:
-    """Execute a resolved config; returns the final record (also written to disk)."""
+Start = Literal["auto", "resume", "restart"]
+"""What to do with what an earlier invocation of the same run left in its folder:
+``auto`` continues an unfinished run from its latest checkpoint (a complete or diverged
+run is reported, not re-run), ``resume`` does the same but insists that there is a run,
+``restart`` discards it and starts over."""
+
+
+@dataclass
+class Prior:
+    """What an earlier invocation left: its record and its checkpoints (task boundary,
+    and inside the next task), already checked against the configuration."""
+
+    record: dict | None = None
+    checkpoint: dict | None = None
+    epoch: dict | None = None
+
+
+def check_same_config(path: Path, stored: dict, config: RunConfig) -> None:
+    """One-line :class:`UserError` when ``stored`` (a config saved with ``path``)
+    defines a different run than ``config``."""
+    changed = [
+        f"{key} {stored.get(key)!r} there, {value!r} now"
+        for key, value in config.identity().items()
+        if stored.get(key) != value
+    ]
+    if changed:
+        raise UserError(
+            f"{path} belongs to a run with another configuration ({'; '.join(changed)}); "
+            "use another --run-id, or --restart to replace that run"
+        )
+
+
+def read_prior(config: RunConfig, device: torch.device, start: Start) -> Prior:
+    """Read and validate what an earlier invocation left in ``config.run_dir()``."""
+    run_dir = config.run_dir()
+    record_path = run_dir / RECORD_NAME
+    if start == "restart":
+        return Prior()
+    if not record_path.is_file():
+        if start == "resume":
+            raise UserError(f"nothing to resume: no run record at {record_path}")
+        return Prior()
+    try:
+        record = load_record(record_path)
+        stored_config = record["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"run record {record_path} is unreadable; {RESTART_HINT}") from None
+    check_same_config(record_path, stored_config, config)
+    prior = Prior(record)
+    if record.get("status") in ("complete", "diverged"):
+        return prior
+    path = run_dir / CHECKPOINT_NAME
+    if path.is_file():
+        prior.checkpoint = load_checkpoint(path, device)
+        check_same_config(path, prior.checkpoint["config"], config)
+    path = run_dir / EPOCH_CHECKPOINT_NAME
+    if path.is_file():
+        epoch = load_checkpoint(path, device)
+        check_same_config(path, epoch["config"], config)
+        done = prior.checkpoint["steps_done"] if prior.checkpoint else 0
+        prior.epoch = epoch if epoch["step"] == done else None  # else left by a finished task
+    return prior
+
+
+def diverged_message(record: dict, record_path: Path) -> str:
+    """One line: where the run diverged and where its record is."""
+    return f"run diverged: {record['error']}; record: {record_path}"
+
+
+class _Run:
+    """One invocation of a run: the learner, its record, its probes and checkpoints."""
+
+    def __init__(self, config: RunConfig, console: Console, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.run_dir = config.run_dir()
+        self.record_path = self.run_dir / RECORD_NAME
+        seed_everything(config.seed)
+        weights = (
+            find_pretrained_weights(config.arch, config.weights) if config.pretrained else None
+        )
+        stream = STREAMS[config.stream].build(
+            seed=config.seed,
+            order=config.order,
+            arch=config.arch,
+            image_size=config.image_size,
+            data_root=config.data_root,
+        )
+        self.stream = stream
+        self.spec = STRATEGIES[config.strategy]
+        self.model = build_model(
+            config.arch,
+            stream.head_sizes,
+            stream.in_channels,
+            weights,
+            pretrained_head=0 if stream.first_task_pretrained else None,
+        )
+        self.accuracy = TopkAccuracyPlugin()
+        self.progress = RichProgressPlugin(console, stream.task_names)
+        self.capture = OutputCapturePlugin()
+        self.epochs = EpochCheckpointPlugin(config.checkpoint_every, self.save_epoch)
+        plugins = [self.accuracy, self.progress, self.capture, FiniteLossGuard(), self.epochs]
+        self.learner = self.spec.build(BuildContext(config, self.model, stream, device, plugins))
+        experiences = list(stream.benchmark.train_stream)
+        if self.spec.trains_jointly:
+            self.steps = [(len(stream.tasks) - 1, experiences)]
+        else:
+            self.steps = list(enumerate(experiences))
+        self.record = new_record(config, stream, device)
+        self.probes: list[dict] = []
+        self.step = 0
+        """Index into ``steps`` of the step being trained (= steps finished)."""
+        self.step_started = 0.0
+        """``perf_counter`` when the step started, minus its training time before a resume."""
+        self.images_before = 0
+        """Images the step trained on before a resume."""
+
+    def prepare(self, prior: Prior, start: Start) -> str | None:
+        """Check the folder is writable, remove what a killed invocation (or ``restart``)
+        leaves, load the prior checkpoints; return a line saying where it resumes."""
+        check_writable(self.run_dir)
+        names = (RECORD_NAME, CHECKPOINT_NAME, EPOCH_CHECKPOINT_NAME)
+        for leftover in [t for name in names for t in temporary_files(self.run_dir / name)]:
+            leftover.unlink()
+        if start == "restart":
+            for name in (CHECKPOINT_NAME, EPOCH_CHECKPOINT_NAME):
+                (self.run_dir / name).unlink(missing_ok=True)
+        note = None
+        if prior.checkpoint is not None:
+            self._restore(prior.checkpoint, self.run_dir / CHECKPOINT_NAME)
+            note = f"resuming after task {self.step}/{len(self.steps)}"
+        if prior.epoch is not None:
+            self.epochs.pending = prior.epoch
+            note = f"resuming task {self.step + 1}/{len(self.steps)} after epoch "
+            note += str(prior.epoch["epochs_done"])
+        threads = self.record["environment"]["threads"]
+        if note is not None and self.device.type == "cpu" and threads != torch.get_num_threads():
+            note += (
+                f" (warning: {torch.get_num_threads()} CPU threads now, {threads} when the run "
+                "started: results may differ in the last bits from an uninterrupted run)"
+            )
+        if note is not None:
+            self.record.setdefault("resumed", []).append(
+                {
+                    "tasks_done": self.step,
+                    "epochs_done": prior.epoch["epochs_done"] if prior.epoch else 0,
+                    "git_commit": environment_info(self.device)["git_commit"],
+                }
+            )
+        elif prior.record is not None and start == "resume":
+            note = "no checkpoint to resume from: starting from the first task"
+        atomic_write_json(self.record_path, self.record)
+        return note
+
+    def _restore(self, checkpoint: dict, path: Path) -> None:
+        restore_checkpointed_learner(self.learner, checkpoint["learner"], path)
+        self.record = checkpoint["record"]
+        self.probes = list(checkpoint["probes"])
+        self.step = checkpoint["steps_done"]
+        set_rng_state(checkpoint["rng"])
+
+    def train(self) -> None:
+        """Train the remaining steps; after each, evaluate, fingerprint and checkpoint."""
+        num_tasks = len(self.stream.tasks)
+        with self.progress:
+            while self.step < len(self.steps):
+                index, data = self.steps[self.step]
+                pending = self.epochs.pending
+                self.step_started = time.perf_counter() - (pending or {}).get("train_seconds", 0)
+                self.images_before = (pending or {}).get("images", 0)
+                self.progress.images = 0
+                if self.spec.trains_jointly or trains_task(self.config, self.stream, index):
+                    self.learner.train(data, eval_streams=[])
+                else:
+                    adopt_pretrained_task(self.spec, self.learner, data)
+                trained = time.perf_counter()
+                self.learner.eval(self.stream.benchmark.test_stream[: index + 1])
+                evaluated = time.perf_counter()
+                row = [self.accuracy.results[j] for j in range(index + 1)]
+                _append_row(self.record, row, num_tasks)
+                timings = self.record["timings"]
+                seconds = trained - self.step_started
+                timings["train_seconds"].append(seconds)
+                timings["eval_seconds"].append(evaluated - trained)
+                timings["images_per_second"].append(
+                    (self.progress.images + self.images_before) / seconds
+                )
+                self.fingerprint(range(num_tasks) if self.spec.trains_jointly else [index], index)
+                self.step += 1
+                self.save_task()
+                atomic_write_json(self.record_path, self.record)
+
+    def fingerprint(self, tasks, after: int) -> None:
+        """Keep each task's outputs on its probe batch (see :mod:`clbench.fingerprint`)."""
+        for task in tasks:
+            inputs, labels = probe_batch(self.stream.benchmark.test_stream[task])
+            if not len(labels):
+                continue  # no test data on disk: nothing to fingerprint
+            outputs = task_outputs(self.learner, self.capture, inputs, labels, task)
+            digest = outputs_digest(outputs)
+            self.probes.append(
+                {
+                    "task": task,
+                    "after": after,
+                    "inputs": inputs,
+                    "labels": labels,
+                    "outputs": outputs,
+                    "sha256": digest,
+                }
+            )
+            self.record["fingerprints"].append(
+                {
+                    "task": self.stream.task_names[task],
+                    "after_task": after,
+                    "images": len(labels),
+                    "sha256": digest,
+                }
+            )
+
+    def save_task(self) -> None:
+        """Checkpoint after a finished step; drop the finished step's epoch checkpoint."""
+        stream = self.stream
+        save_checkpoint(
+            self.run_dir / CHECKPOINT_NAME,
+            {
+                "config": asdict(self.config),
+                "steps_done": self.step,
+                "record": self.record,
+                "learner": learner_state(self.learner),
+                "rng": rng_state(),
+                "probes": self.probes,
+                "stream": {
+                    "task_names": stream.task_names,
+                    "head_sizes": stream.head_sizes,
+                    "channels": stream.in_channels,
+                    "image_size": stream.image_size,
+                    "first_task_pretrained": stream.first_task_pretrained,
+                },
+            },
+        )
+        (self.run_dir / EPOCH_CHECKPOINT_NAME).unlink(missing_ok=True)
+
+    def save_epoch(self, epochs_done: int) -> None:
+        """Checkpoint inside the step being trained (:class:`EpochCheckpointPlugin`)."""
+        save_checkpoint(
+            self.run_dir / EPOCH_CHECKPOINT_NAME,
+            {
+                "config": asdict(self.config),
+                "step": self.step,
+                "epochs_done": epochs_done,
+                "learner": learner_state(self.learner),
+                "rng": rng_state(),
+                "train_seconds": time.perf_counter() - self.step_started,
+                "images": self.progress.images + self.images_before,
+            },
+        )
+
+    def diverged(self, err: NonFiniteLoss) -> str:
+        """Record status ``diverged`` (task and epoch); return the one-line message."""
+        index = self.steps[self.step][0]
+        where = (
+            "joint training of all tasks"
+            if self.spec.trains_jointly
+            else f"task {index + 1}/{len(self.steps)} ({self.stream.task_names[index]})"
+        )
+        self.record["status"] = "diverged"
+        self.record["diverged"] = {
+            "task": None if self.spec.trains_jointly else self.stream.task_names[index],
+            "task_index": None if self.spec.trains_jointly else index,
+            "epoch": err.epoch,
+        }
+        self.record["error"] = f"non-finite loss in epoch {err.epoch} of {where}"
+        atomic_write_json(self.record_path, self.record)
+        return diverged_message(self.record, self.record_path)
+
+    def finish(self) -> dict:
+        """Summaries, storage and the strategy's report; status ``complete``."""
+        record, stream = self.record, self.stream
+        record["final"] = summarize(record["acc_top1"], record["acc_top5"])
+        record["storage"] = self.spec.storage(
+            self.model, len(stream.tasks), self.config.options, stream.first_task_pretrained
+        )
+        if self.spec.report is not None:
+            record["strategy_report"] = self.spec.report(self.learner)
+        record["status"] = "complete"
+        atomic_write_json(self.record_path, record)
+        return record
+
+
+def run(config: RunConfig, console: Console | None = None, start: Start = "auto") -> dict:
+    """Execute a resolved config; returns the final record (also written to disk).
+
+    ``start`` says what to do with an earlier invocation's record and checkpoints
+    (see :data:`Start`); a complete run is reported and its record returned as it is.
+    Raises :class:`RunDiverged` when the loss stops being finite (or the run had).
+    """
     console = console or Console(stderr=True)
     device = resolve_device(config.device)
-    seed_everything(config.seed)
-    stream = STREAMS[config.stream].build(
-        seed=config.seed,
-        order=config.order,
-        arch=config.arch,
-        image_size=config.image_size,
-        data_root=config.data_root,
-    )
-    spec = STRATEGIES[config.strategy]
-    model = build_model(config.arch, stream.head_sizes, stream.in_channels)
-    accuracy = TopkAccuracyPlugin()
-    progress = RichProgressPlugin(console, stream.task_names)
-    learner = spec.build(BuildContext(config, model, stream, device, [accuracy, progress]))
-    run_dir = config.run_dir()
-    check_writable(run_dir)
-    record_path = run_dir / RECORD_NAME
-    record = new_record(config, stream, device)
-    atomic_write_json(record_path, record)
-    num_tasks = len(stream.tasks)
-    experiences = list(stream.benchmark.train_stream)
-    if spec.trains_jointly:
-        steps = [(num_tasks - 1, experiences)]
-    else:
-        steps = list(enumerate(experiences))
+    prior = read_prior(config, device, start)
+    record_path = config.run_dir() / RECORD_NAME
+    if prior.record is not None and prior.record.get("status") == "complete":
+        console.print(
+            f"run already complete: {record_path} (--restart runs it again)",
+            soft_wrap=True,
+            markup=False,
+        )
+        return prior.record
+    if prior.record is not None and prior.record.get("status") == "diverged":
+        message = diverged_message(prior.record, record_path)
+        raise RunDiverged(f"{message} (--restart runs it again)")
+    current = _Run(config, console, device)
+    note = current.prepare(prior, start)
+    if note is not None:
+        console.print(f"{note}: {record_path}", soft_wrap=True, markup=False)
     try:
-        with progress:
-            for index, training_data in steps:
-                started = time.perf_counter()
-                progress.images = 0
-                if spec.trains_jointly or stream.tasks[index].has_train_data:
-                    learner.train(training_data, eval_streams=[])
-                else:
-                    adopt_pretrained_task(spec, learner, training_data)
-                trained = time.perf_counter()
-                learner.eval(stream.benchmark.test_stream[: index + 1])
-                evaluated = time.perf_counter()
-                _append_row(record, [accuracy.results[j] for j in range(index + 1)], num_tasks)
-                timings = record["timings"]
-                timings["train_seconds"].append(trained - started)
-                timings["eval_seconds"].append(evaluated - trained)
-                timings["images_per_second"].append(progress.images / (trained - started))
-                atomic_write_json(record_path, record)
+        current.train()
+    except NonFiniteLoss as err:
+        raise RunDiverged(current.diverged(err)) from None
     except BaseException as err:
-        record["status"] = "failed"
-        record["error"] = f"{type(err).__name__}: {err}"
-        atomic_write_json(record_path, record)
+        current.record["status"] = "failed"
+        current.record["error"] = f"{type(err).__name__}: {err}"
+        atomic_write_json(record_path, current.record)
         raise
-    record["final"] = summarize(record["acc_top1"], record["acc_top5"])
-    record["storage"] = spec.storage(model, num_tasks, config.options, stream.first_task_pretrained)
-    if spec.report is not None:
-        record["strategy_report"] = spec.report(learner)
-    record["status"] = "complete"
-    atomic_write_json(record_path, record)
-    return record
+    return current.finish()

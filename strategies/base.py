@@ -59,6 +59,14 @@ class StrategySpec:
     (``strategy_report``), e.g. PackNet's per-task weight usage.
     ``adopt_pretrained(learner, experience)`` is called instead of ``train`` for task 0
     of a pretrained stream whose data is not on disk (PackNet prunes it without data).
+    ``old_tasks_exact`` promises that training a task never changes the outputs of an
+    earlier one, bit for bit (``clbench check`` verifies it).
+
+    Checkpoints (:mod:`clbench.checkpoint`) save the model, optimizer and schedulers; a
+    plugin that keeps other state (tensors or Python values that training changes)
+    provides ``state_dict() -> dict`` and ``load_state_dict(state)``, returning only
+    tensors and plain Python values, and restoring it both between tasks and at an epoch
+    boundary inside a task (after the task's ``before_training_exp``).
     """
 
     name: str
@@ -69,6 +77,7 @@ class StrategySpec:
     trains_jointly: bool = False
     report: Callable[[Any], dict] | None = None
     adopt_pretrained: Callable[[Any, Any], None] | None = None
+    old_tasks_exact: bool = False
 
 
 def quiet_evaluator() -> EvaluationPlugin:

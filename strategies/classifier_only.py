@@ -1,8 +1,10 @@
 """Classifier only: a frozen backbone and a new head per task.
 
-With a pretrained backbone every task trains only its head. With a randomly initialised
-backbone (the embedded splitmnist stream) the first task plays the role of the
-pretraining task: it trains the whole network, then the backbone is frozen for good.
+With a pretrained backbone every task trains only its head (the pretrained network's
+own task, ImageNet, is served as it is). With a randomly initialised backbone (the
+embedded splitmnist stream, or ``--no-pretrained``) the first trained task plays the
+role of the pretraining task: it trains the whole network, then the backbone is frozen
+for good.
 Old tasks never change: frozen weights get no gradient, BatchNorm stays in eval mode.
 """
 
@@ -15,7 +17,8 @@ from strategies.base import BuildContext, StrategySpec, batchnorm_modules, make_
 
 
 class FreezeBackbonePlugin(SupervisedPlugin):
-    """Freeze ``model.backbone`` (weights and BatchNorm statistics) from task ``start`` on."""
+    """Freeze ``model.backbone`` (weights and BatchNorm statistics) from the ``start``-th
+    trained task on (counted from 0; tasks adopted without training do not count)."""
 
     def __init__(self, start: int = 1) -> None:
         super().__init__()
@@ -34,6 +37,12 @@ class FreezeBackbonePlugin(SupervisedPlugin):
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.tasks_seen += 1
 
+    def state_dict(self) -> dict:
+        return {"tasks_seen": self.tasks_seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.tasks_seen = state["tasks_seen"]
+
     @staticmethod
     def _freeze_bn(strategy) -> None:
         for bn in batchnorm_modules(strategy.model.backbone):
@@ -41,7 +50,7 @@ class FreezeBackbonePlugin(SupervisedPlugin):
 
 
 def build(ctx: BuildContext):
-    return make_naive(ctx, [FreezeBackbonePlugin(start=1)])
+    return make_naive(ctx, [FreezeBackbonePlugin(start=0 if ctx.config.pretrained else 1)])
 
 
 SPEC = StrategySpec(
@@ -49,4 +58,5 @@ SPEC = StrategySpec(
     summary="frozen backbone, a new head per task (first task trains it when not pretrained)",
     build=build,
     storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
+    old_tasks_exact=True,
 )

@@ -106,6 +106,13 @@ class DiagonalEWCPlugin(SupervisedPlugin):
         model.train(was_training)
         self.consolidate(params, fisher)
 
+    def state_dict(self) -> dict:
+        return {"importance": self.importance, "anchor": self.anchor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.importance = list(state["importance"])
+        self.anchor = list(state["anchor"])
+
     @torch.no_grad()
     def consolidate(self, params: list[Tensor], fisher: list[Tensor]) -> None:
         """Add a task with Fisher diagonal ``fisher`` whose optimum is ``params``' values."""
@@ -117,6 +124,17 @@ class DiagonalEWCPlugin(SupervisedPlugin):
             total = imp + fis
             anchor.copy_(torch.where(total > 0, (imp * anchor + fis * p) / total, p))
             imp.copy_(total)
+
+
+def adopt_pretrained(learner, experience) -> None:
+    """The pretrained network's own task, when its data is on disk: anchor the backbone
+    on it with its Fisher, as after training (without data nothing protects it)."""
+    if not len(experience.dataset):
+        return
+    plugin = next(p for p in learner.plugins if isinstance(p, DiagonalEWCPlugin))
+    learner.model.to(learner.device)
+    learner.experience = experience
+    plugin.after_training_exp(learner)
 
 
 def build(ctx: BuildContext):
@@ -131,6 +149,7 @@ SPEC = StrategySpec(
     summary="Elastic Weight Consolidation: diagonal-Fisher penalty towards old tasks' weights",
     build=build,
     storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
+    adopt_pretrained=adopt_pretrained,
     options=(
         Option(
             "--ewc-lambda",

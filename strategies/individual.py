@@ -57,9 +57,22 @@ class IndividualNetworksPlugin(SupervisedPlugin):
         strategy.model.load_state_dict(self._live)
         self._live = None
 
+    def state_dict(self) -> dict:
+        return {"initial": self.initial, "networks": self.networks}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.initial = dict(state["initial"])
+        self.networks = {int(label): dict(network) for label, network in state["networks"].items()}
+
 
 def build(ctx: BuildContext):
     return make_naive(ctx, [IndividualNetworksPlugin(ctx.model)])
+
+
+def adopt_pretrained(learner, experience) -> None:
+    """The pretrained network's own task: network 0 is the pretrained network as it is."""
+    plugin = next(p for p in learner.plugins if isinstance(p, IndividualNetworksPlugin))
+    plugin.networks[int(experience.task_label)] = _snapshot(learner.model)
 
 
 SPEC = StrategySpec(
@@ -67,4 +80,6 @@ SPEC = StrategySpec(
     summary="a separate copy of the initial network fine-tuned per task (upper reference)",
     build=build,
     storage=lambda model, num_tasks, options, pretrained: individual_storage(model, num_tasks),
+    adopt_pretrained=adopt_pretrained,
+    old_tasks_exact=True,
 )

@@ -159,6 +159,19 @@ class MultiHeadLwFPlugin(SupervisedPlugin):
         if self._label not in self.trained:
             self.trained.append(self._label)
 
+    def state_dict(self) -> dict:
+        return {"trained": list(self.trained)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.trained = list(state["trained"])
+
+
+def adopt_pretrained(learner, experience) -> None:
+    """The pretrained network's own task counts as trained: the next task distils its
+    head towards the pretrained network (the teacher)."""
+    plugin = next(p for p in learner.plugins if isinstance(p, MultiHeadLwFPlugin))
+    plugin.trained.append(int(experience.task_label))
+
 
 def build(ctx: BuildContext):
     options = ctx.config.options
@@ -173,6 +186,7 @@ SPEC = StrategySpec(
     summary="Learning without Forgetting: old heads distilled on new-task data (T=2), head warm-up",
     build=build,
     storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
+    adopt_pretrained=adopt_pretrained,
     options=(
         Option("--lwf-temperature", float, TEMPERATURE, "distillation temperature"),
         Option("--lwf-weight", float, WEIGHT, "weight of the distillation loss"),

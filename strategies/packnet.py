@@ -278,7 +278,7 @@ class PackNetPlugin(SupervisedPlugin):
         # (weight, 1 where trainable else 0, frozen bit patterns), integer views
         self._partial: list[tuple[Tensor, Tensor, Tensor]] = []
         self._whole: list[tuple[nn.Parameter, Tensor]] = []
-        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
+        self._hooks: dict[int, torch.utils.hooks.RemovableHandle] = {}  # by id(head)
         self._used_heads: list[nn.Module] = []
         self._view: _TaskView | None = None
 
@@ -396,7 +396,7 @@ class PackNetPlugin(SupervisedPlugin):
                 handle.remove()
 
         handle = head.register_forward_hook(hook)
-        self._hooks.append(handle)
+        self._hooks[id(head)] = handle
 
     # ------------------------------------------------------------------ training
     def before_training_exp(self, strategy: SupervisedTemplate, *args, **kwargs) -> None:
@@ -452,7 +452,7 @@ class PackNetPlugin(SupervisedPlugin):
             return
         if self._ratio_now > 0 and not self._pruned:
             _prune_task(self._layout.prunable, self._task, self._ratio_now)
-        for handle in self._hooks:
+        for handle in self._hooks.values():
             handle.remove()
         self._close_task(strategy.model, self._layout, self._task, self._label, self._used_heads)
         for group, lr in zip(strategy.optimizer.param_groups, self._saved_lrs):
@@ -460,7 +460,30 @@ class PackNetPlugin(SupervisedPlugin):
         strategy.train_epochs = self._epochs_orig
         self._task = self._label = self._layout = None
         self._pruned = False
-        self._partial, self._whole, self._hooks, self._used_heads = [], [], [], []
+        self._partial, self._whole, self._hooks, self._used_heads = [], [], {}, []
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """Empty between tasks (PackNet's state lives in the model's buffers); inside a
+        task, the heads it has used so far (indices into the model's heads)."""
+        if self._task is None:
+            return {}
+        heads = self._layout.heads
+        return {
+            "used_heads": [next(i for i, h in enumerate(heads) if h is u) for u in self._used_heads]
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Inside a task, after the model got the saved weights and owners: the used
+        heads, and what the optimizer must not change recomputed from the owners."""
+        if self._task is None:
+            if state:
+                raise ValueError("a mid-task PackNet state cannot be loaded between tasks")
+            return
+        self._used_heads = [self._layout.heads[i] for i in state["used_heads"]]
+        for head in self._used_heads:
+            self._hooks.pop(id(head)).remove()
+        self._freeze_plan()
 
     # ------------------------------------------------------------------ evaluation
     def before_eval_exp(self, strategy: SupervisedTemplate, *args, **kwargs) -> None:
@@ -579,7 +602,30 @@ def _build(ctx: BuildContext):
         retrain_lr=ctx.config.lr / 10 if retrain_lr is None else retrain_lr,
         per_task_bn=bool(options["per_task_bn"]),
     )
+    check_capacity(ctx.model, plugin, ctx.stream.task_names)
     return make_naive(ctx, [plugin])
+
+
+def check_capacity(model: nn.Module, plugin: PackNetPlugin, task_names: Sequence[str]) -> None:
+    """Refuse, before any training, a prune schedule that leaves a task no free weight
+    to train in some prunable layer: a task after an unpruned one (ratio <= 0), or a
+    layer whose weights rounding never frees (the counts of :func:`_prune_task`)."""
+    for name, layer in prunable_layers(model, plugin.exclude):
+        free = owned = layer.weight.numel()
+        for task, task_name in enumerate(task_names):
+            if free == 0:
+                ratio = plugin.ratio(task - 1)
+                why = (
+                    "is not pruned (ratio <= 0) and keeps every free weight"
+                    if ratio == 0
+                    else f"frees round({ratio} x {owned}) = 0 of its {owned} weights there"
+                )
+                raise UserError(
+                    f"--prune-ratios leaves PackNet task {task + 1} ({task_name}) no free "
+                    f"weight to train in layer {name}: task {task} {why}"
+                )
+            ratio, owned = plugin.ratio(task), free
+            free = round(ratio * owned) if ratio > 0 else 0
 
 
 def _report(learner) -> dict:
@@ -588,6 +634,15 @@ def _report(learner) -> dict:
 
 
 def _adopt_pretrained(learner, experience) -> None:
+    """The pretrained network's own task: pruned as it is, then retrained on its data
+    when on disk (no training epochs before pruning), else packed without data."""
+    if len(experience.dataset):
+        epochs, learner.train_epochs = learner.train_epochs, 0
+        try:
+            learner.train(experience, eval_streams=[])
+        finally:
+            learner.train_epochs = epochs
+        return
     plugin = next(p for p in learner.plugins if isinstance(p, PackNetPlugin))
     label = int(experience.task_label)
     plugin.pack_without_training(learner.model, learner.model.task_heads()[label], label)
@@ -603,6 +658,7 @@ SPEC = StrategySpec(
     ),
     report=_report,
     adopt_pretrained=_adopt_pretrained,
+    old_tasks_exact=True,
     options=(
         Option(
             "--prune-ratios", str, "0.75",

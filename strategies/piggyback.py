@@ -8,6 +8,8 @@ per weight, initialised to ``score_init``; the forward pass uses
 to the scores. Only the scores and the task's head train. At the end of the task the
 mask is kept packed at 1 bit per weight (:meth:`PiggybackPlugin.packed_masks`) and the
 scores are dropped. Evaluating task j applies task j's mask (and the model's head j).
+The pretrained network's own task (ImageNet) trains no mask: it is served by the
+backbone as it is (:meth:`PiggybackPlugin.adopt_unmasked`).
 
 The masking is a ``torch.nn.utils.parametrize`` parametrization of each layer's weight,
 attached only while the plugin trains or evaluates and removed afterwards, so outside
@@ -131,6 +133,8 @@ class PiggybackPlugin(SupervisedPlugin):
         self._shapes: dict[str, torch.Size] = {}
         self._scores: list[Tensor] = []
         self._training: int | None = None
+        self.unmasked: set[int] = set()
+        """Task labels served by the backbone as it is, with no mask."""
 
     # ------------------------------------------------------------------ masks
     def packed_masks(self) -> dict[int, dict[str, Tensor]]:
@@ -183,6 +187,32 @@ class PiggybackPlugin(SupervisedPlugin):
         for (mask, device), source in zip(self._attach(model), sources):
             mask.source = source.to(device)
 
+    def adopt_unmasked(self, task_label: int) -> None:
+        """Serve ``task_label`` with the backbone as it is (the pretrained network's task)."""
+        self.unmasked.add(task_label)
+
+    def state_dict(self) -> dict:
+        """Masks, their shapes and the unmasked tasks; inside a task, its scores too."""
+        state = {
+            "masks": {label: dict(layers) for label, layers in self._masks.items()},
+            "shapes": {name: list(shape) for name, shape in self._shapes.items()},
+            "unmasked": sorted(self.unmasked),
+        }
+        if self._training is not None:
+            state["scores"] = list(self._scores)
+        return state
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        self._masks = {int(label): dict(layers) for label, layers in state["masks"].items()}
+        self._shapes = {name: torch.Size(shape) for name, shape in state["shapes"].items()}
+        self.unmasked = set(state["unmasked"])
+        if "scores" in state:
+            if self._training is None:
+                raise ValueError("Piggyback scores can only be loaded while a task trains")
+            for scores, saved in zip(self._scores, state["scores"], strict=True):
+                scores.copy_(saved)
+
     # ------------------------------------------------------------------ training
     def before_training_exp(self, strategy, **kwargs) -> None:
         model = strategy.model
@@ -233,7 +263,11 @@ class PiggybackPlugin(SupervisedPlugin):
         labels = set(strategy.experience.task_labels)
         if len(labels) != 1:
             raise ValueError("Piggyback evaluates one task per experience")
-        self._show(strategy.model, int(labels.pop()))
+        label = int(labels.pop())
+        if label in self.unmasked:
+            self._detach(strategy.model)
+        else:
+            self._show(strategy.model, label)
 
     def after_eval(self, strategy, **kwargs) -> None:
         if self._training is None:
@@ -246,6 +280,12 @@ def report(learner: Naive) -> dict:
     """Per task (in training order), the fraction of backbone weights its mask keeps."""
     (plugin,) = [p for p in learner.plugins if isinstance(p, PiggybackPlugin)]
     return {"mask_kept_fraction": list(plugin.kept_fraction().values())}
+
+
+def adopt_pretrained(learner: Naive, experience) -> None:
+    """The pretrained network's own task: no mask, the backbone as it is serves it."""
+    (plugin,) = [p for p in learner.plugins if isinstance(p, PiggybackPlugin)]
+    plugin.adopt_unmasked(int(experience.task_label))
 
 
 def build(ctx: BuildContext) -> Naive:
@@ -271,6 +311,8 @@ SPEC = StrategySpec(
         model, num_tasks, pretrained
     ),
     report=report,
+    adopt_pretrained=adopt_pretrained,
+    old_tasks_exact=True,
     options=(
         Option(
             "--piggyback-threshold",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from clbench.cli import main
 
@@ -25,3 +26,34 @@ def run_cli(capsys):
 def find_records(root: Path) -> list[dict]:
     """All record.json files under ``root``, parsed."""
     return [json.loads(p.read_text()) for p in sorted(root.rglob("record.json"))]
+
+
+@pytest.fixture
+def single_thread():
+    """One torch CPU thread for the test (restored after): much faster than two on a
+    shared, busy machine, and runs compared bit for bit must use the same count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Crash(Exception):
+    """Stands in for a crash at a chosen point of a run."""
+
+
+def crash_after(monkeypatch: pytest.MonkeyPatch, method: str, calls: int) -> None:
+    """Make ``clbench.runner._Run.<method>`` (a checkpoint save) raise :class:`Crash`
+    right after its ``calls``-th call: the checkpoint is on disk, the run dies."""
+    from clbench.runner import _Run
+
+    real = getattr(_Run, method)
+    count = {"n": 0}
+
+    def wrapper(self, *args):
+        real(self, *args)
+        count["n"] += 1
+        if count["n"] == calls:
+            raise Crash(f"after {method} #{calls}")
+
+    monkeypatch.setattr(_Run, method, wrapper)

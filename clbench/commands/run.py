@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import itertools
+import sys
 
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks import STREAMS
+from benchmarks.catalog import permutable_tasks
 from clbench.config import RunConfig, check_choice
-from clbench.errors import UserError
+from clbench.errors import RunDiverged, UserError
 from clbench.models import ARCHITECTURES
+
+MAX_ORDERED_TASKS = 5
+"""``--orders all`` refuses streams with more tasks to permute (6! = 720 runs)."""
 
 
 def _int_list(text: str) -> list[int]:
@@ -35,7 +41,17 @@ def add_parser(commands) -> None:
     add("--stream", default="splitmnist", help=f"one of: {', '.join(STREAMS)} (default splitmnist)")
     add("--arch", help=f"one of: {', '.join(ARCHITECTURES)} (default: the stream's)")
     add("--seed", type=int, default=0, help="seed for split, batch order and init (default 0)")
-    add("--order", type=_int_list, help="permutation of the stream's tasks, e.g. 2,0,1")
+    add(
+        "--order",
+        type=_int_list,
+        help="permutation of the stream's tasks, e.g. 2,0,1 (ImageNet streams: of the tasks "
+        "added after ImageNet, which stays first)",
+    )
+    add(
+        "--orders",
+        choices=["all"],
+        help="all: one run (and record) per permutation of the tasks --order permutes",
+    )
     add("--epochs", type=int, help="training epochs per task")
     add("--lr", type=float, help="learning rate (SGD)")
     add("--lr-step", type=int, help="multiply the LR by 0.1 every N epochs")
@@ -47,6 +63,46 @@ def add_parser(commands) -> None:
     add("--results", default="results", help="results folder (default ./results)")
     add("--run-id", help="record folder name (default seed<K>-<config hash>)")
     add("--data-root", default="data", help="datasets folder (default ./data)")
+    add(
+        "--no-pretrained",
+        dest="pretrained",
+        action="store_false",
+        default=None,
+        help="start from random weights (ImageNet streams start from the torchvision "
+        "IMAGENET1K_V1 weights in $TORCH_HOME/hub/checkpoints)",
+    )
+    add("--weights", help="ImageNet-pretrained torchvision state dict (.pth) to start from")
+    safety = run.add_argument_group(
+        "checkpoints",
+        "After every task the run saves <run folder>/checkpoint.pt; running the same "
+        "configuration again (same run folder) continues from it. A complete run is "
+        "reported, not re-run.",
+    )
+    safety.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also save checkpoint-epoch.pt every N epochs inside a task (default 0: only "
+        "after each task)",
+    )
+    start = safety.add_mutually_exclusive_group()
+    start.add_argument(
+        "--resume",
+        dest="start",
+        action="store_const",
+        const="resume",
+        default="auto",
+        help="continue the run from its latest checkpoint; an error if there is no such run "
+        "(without --resume an unfinished run is continued too)",
+    )
+    start.add_argument(
+        "--restart",
+        dest="start",
+        action="store_const",
+        const="restart",
+        help="discard the run's checkpoints and record and start it over (complete runs too)",
+    )
     for spec in STRATEGIES.values():
         if spec.options:
             group = run.add_argument_group(f"{spec.name} options")
@@ -74,8 +130,9 @@ def given_strategy_options(args: argparse.Namespace) -> dict:
     return given
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Validate names and build the resolved run configuration."""
+def config_from_args(args: argparse.Namespace, order: list[int] | None = None) -> RunConfig:
+    """Validate names and build the resolved run configuration (``order`` replaces
+    ``--order`` when given)."""
     from strategies.registry import STRATEGIES
 
     check_choice("strategy", args.strategy, STRATEGIES)
@@ -84,7 +141,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         stream=args.stream,
         arch=args.arch,
         seed=args.seed,
-        order=args.order,
+        order=args.order if order is None else order,
         epochs=args.epochs,
         lr=args.lr,
         lr_step=args.lr_step,
@@ -96,24 +153,57 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         results=args.results,
         run_id=args.run_id,
         data_root=args.data_root,
+        checkpoint_every=args.checkpoint_every,
+        pretrained=args.pretrained,
+        weights=args.weights,
         options=given_strategy_options(args),
     ).resolved()
+
+
+def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
+    """One config, or with ``--orders all`` one per task order (each its own run id)."""
+    if args.orders is None:
+        return [config_from_args(args)]
+    check_choice("stream", args.stream, STREAMS)
+    if args.order is not None:
+        raise UserError("--order and --orders exclude each other")
+    if args.run_id is not None:
+        raise UserError("--run-id names one run; --orders all writes one run per order")
+    count = permutable_tasks(args.stream)
+    if count > MAX_ORDERED_TASKS:
+        raise UserError(
+            f"--orders all: {args.stream} has {count} tasks to permute "
+            f"(at most {MAX_ORDERED_TASKS}); pass --order instead"
+        )
+    orders = itertools.permutations(range(count))
+    return [config_from_args(args, list(order)) for order in orders]
+
+
+def _cell(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.2f}"
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
     from clbench.runner import run
 
-    config = config_from_args(args)
-    record = run(config, console)
-    final = record["final"]
-    title = f"{config.strategy} on {config.stream} ({config.arch})"
-    table = Table(title=title, title_justify="left")
-    table.add_column("task")
-    table.add_column("top-1", justify="right")
-    table.add_column("forgetting", justify="right")
-    for name, top1, forgot in zip(record["tasks"], final["top1"], final["forgetting_per_task"]):
-        table.add_row(name, f"{top1:.2f}", "" if forgot is None else f"{forgot:.2f}")
-    table.add_row("average", f"{final['avg_top1']:.2f}", "")
-    console.print(table)
-    console.print(f"record: {config.run_dir() / 'record.json'}")
+    configs = configs_from_args(args)
+    for config in configs:
+        try:
+            record = run(config, console, args.start)
+        except RunDiverged as err:
+            print(f"clbench: {err}", file=sys.stderr)
+            return 1
+        final = record["final"]
+        title = f"{config.strategy} on {config.stream} ({config.arch})"
+        if len(configs) > 1:
+            title += f", order {','.join(map(str, config.order))}"
+        table = Table(title=title, title_justify="left")
+        table.add_column("task")
+        table.add_column("top-1", justify="right")
+        table.add_column("forgetting", justify="right")
+        for name, top1, forgot in zip(record["tasks"], final["top1"], final["forgetting_per_task"]):
+            table.add_row(name, _cell(top1), "" if forgot is None else f"{forgot:.2f}")
+        table.add_row("average", _cell(final["avg_top1"]), "")
+        console.print(table)
+        console.print(f"record: {config.run_dir() / 'record.json'}")
     return 0
