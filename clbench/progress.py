@@ -60,7 +60,9 @@ class RichProgressPlugin(SupervisedPlugin):
         epoch = strategy.clock.train_exp_epochs + 1
         total = len(strategy.dataloader) * strategy.train_epochs
         self.progress.update(
-            self._bar, total=total, description=f"{self._label} epoch {epoch}/{strategy.train_epochs}"
+            self._bar,
+            total=total,
+            description=f"{self._label} epoch {epoch}/{strategy.train_epochs}",
         )
 
     def after_training_iteration(self, strategy, **kwargs) -> None:

@@ -52,9 +52,9 @@ class StrategySpec:
     ``build`` returns a learner with Avalanche's ``train(experience)`` and
     ``eval(experiences)``; ``storage(model, num_tasks, options, first_task_pretrained)``
     returns the bytes needed to serve every task (see :mod:`clbench.storage`);
-    ``first_task_pretrained`` says task 0 is the pretrained network's own task (ImageNet). A strategy with
-    ``trains_jointly`` gets one ``train(list_of_all_experiences)`` call instead of one
-    call per task, and its record holds only the final row of the accuracy matrix.
+    ``first_task_pretrained`` says task 0 is the pretrained network's own task (ImageNet).
+    A strategy with ``trains_jointly`` gets one ``train(list_of_all_experiences)`` call
+    instead of one call per task, and its record holds only the final row of the accuracy matrix.
     ``report(learner)``, when given, adds strategy-specific facts to the record
     (``strategy_report``), e.g. PackNet's per-task weight usage.
     ``adopt_pretrained(learner, experience)`` is called instead of ``train`` for task 0

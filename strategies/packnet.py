@@ -630,7 +630,10 @@ def check_capacity(model: nn.Module, plugin: PackNetPlugin, task_names: Sequence
 
 def _report(learner) -> dict:
     plugin = next(p for p in learner.plugins if isinstance(p, PackNetPlugin))
-    return {"weight_usage": plugin.weight_usage(learner.model), "mask_bits": plugin.mask_bits(learner.model)}
+    return {
+        "weight_usage": plugin.weight_usage(learner.model),
+        "mask_bits": plugin.mask_bits(learner.model),
+    }
 
 
 def _adopt_pretrained(learner, experience) -> None:
@@ -661,21 +664,29 @@ SPEC = StrategySpec(
     old_tasks_exact=True,
     options=(
         Option(
-            "--prune-ratios", str, "0.75",
+            "--prune-ratios",
+            str,
+            "0.75",
             "fraction of each task's weights freed after training, per layer: one value or "
             "one per task, e.g. 0.5,0.75,0.75; <= 0 (e.g. -1) leaves a task unpruned",
         ),
         Option(
-            "--retrain-epochs", int, None,
+            "--retrain-epochs",
+            int,
+            None,
             "epochs of retraining after pruning, at a constant LR; default: half of --epochs "
             "(the paper: 20 train, 10 retrain)",
         ),
         Option(
-            "--retrain-lr", float, None,
+            "--retrain-lr",
+            float,
+            None,
             "constant LR of the retrain phase; default: --lr / 10 (the paper: 1e-3 -> 1e-4)",
         ),
         Option(
-            "--per-task-bn", bool, False,
+            "--per-task-bn",
+            bool,
+            False,
             "keep BatchNorm per task (affine + running stats) instead of freezing it "
             "after the first task",
         ),

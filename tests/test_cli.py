@@ -56,7 +56,9 @@ def test_run_writes_complete_record(run_cli, tmp_path, strategy, min_accuracy):
 
 
 def test_classifier_only_never_changes_old_tasks(run_cli, tmp_path):
-    code, _, err = run_cli("run", "--strategy", "classifier_only", "--results", str(tmp_path), *TINY)
+    code, _, err = run_cli(
+        "run", "--strategy", "classifier_only", "--results", str(tmp_path), *TINY
+    )
     assert code == 0, err
     (record,) = find_records(tmp_path)
     matrix = record["acc_top1"]
@@ -66,7 +68,10 @@ def test_classifier_only_never_changes_old_tasks(run_cli, tmp_path):
 
 def test_same_seed_same_record_values(run_cli, tmp_path):
     for sub in ("a", "b"):
-        assert run_cli("run", "--strategy", "finetune", "--results", str(tmp_path / sub), *TINY)[0] == 0
+        assert (
+            run_cli("run", "--strategy", "finetune", "--results", str(tmp_path / sub), *TINY)[0]
+            == 0
+        )
     first, second = (find_records(tmp_path / sub)[0] for sub in ("a", "b"))
     assert first["acc_top1"] == second["acc_top1"]
 
@@ -75,8 +80,14 @@ def test_same_seed_same_record_values(run_cli, tmp_path):
     ("argv", "expected"),
     [
         (["run", "--strategy", "nope"], "unknown strategy 'nope'; choose from: finetune"),
-        (["run", "--strategy", "finetune", "--stream", "nope"], "unknown stream 'nope'; choose from: splitmnist"),
-        (["run", "--strategy", "finetune", "--arch", "nope"], "unknown architecture 'nope'; choose from: smallcnn"),
+        (
+            ["run", "--strategy", "finetune", "--stream", "nope"],
+            "unknown stream 'nope'; choose from: splitmnist",
+        ),
+        (
+            ["run", "--strategy", "finetune", "--arch", "nope"],
+            "unknown architecture 'nope'; choose from: smallcnn",
+        ),
         (["run", "--strategy", "finetune", "--epochs", "x"], "invalid int value"),
         (["run", "--strategy", "finetune", "--order", "0,1"], "permutation of 0..4"),
         (["compare", "/nonexistent/folder"], "does not exist"),
@@ -84,7 +95,9 @@ def test_same_seed_same_record_values(run_cli, tmp_path):
 )
 def test_bad_input_one_line_exit_2_nothing_written(run_cli, tmp_path, argv, expected):
     results = tmp_path / "results"
-    code, out, err = run_cli(*argv, "--results", str(results)) if argv[0] == "run" else run_cli(*argv)
+    code, out, err = (
+        run_cli(*argv, "--results", str(results)) if argv[0] == "run" else run_cli(*argv)
+    )
     assert code == 2
     assert expected in err
     assert len(err.strip().splitlines()) == 1
@@ -94,13 +107,24 @@ def test_bad_input_one_line_exit_2_nothing_written(run_cli, tmp_path, argv, expe
 
 def test_real_entry_point_bad_input_has_no_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "run", "--strategy", "bogus", "--results", str(tmp_path)],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "run",
+            "--strategy",
+            "bogus",
+            "--results",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        proc.stderr.strip()
-    ] and "unknown strategy 'bogus'" in proc.stderr
+    assert (
+        proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+        and "unknown strategy 'bogus'" in proc.stderr
+    )
     assert not list(tmp_path.iterdir())
 
 

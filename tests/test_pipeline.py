@@ -15,8 +15,10 @@ from strategies.base import quiet_evaluator
 
 def _decoded(count: int, classes: int, seed: int):
     generator = torch.Generator().manual_seed(seed)
-    images = [torch.randint(0, 256, (3, 40, 48), dtype=torch.uint8, generator=generator)
-              for _ in range(count)]
+    images = [
+        torch.randint(0, 256, (3, 40, 48), dtype=torch.uint8, generator=generator)
+        for _ in range(count)
+    ]
     return stack_images(images, [i % classes for i in range(count)])
 
 
@@ -25,8 +27,9 @@ def test_batches_cover_the_split_once_per_epoch_and_are_reproducible():
     augment = DeviceAugment("random_resized_crop", 32)
 
     def epoch(seed):
-        batches = InMemoryBatches(data, 4, 4, augment, torch.device("cpu"), True,
-                                  torch.Generator().manual_seed(seed))
+        batches = InMemoryBatches(
+            data, 4, 4, augment, torch.device("cpu"), True, torch.Generator().manual_seed(seed)
+        )
         return list(batches)
 
     first, again, other = epoch(1), epoch(1), epoch(2)
@@ -62,13 +65,21 @@ def test_plugin_replaces_avalanche_loader_for_training_and_evaluation():
     model = build_model("smallcnn", [3, 3], in_channels=3)
     recorder = _Inputs()
     pipeline = InMemoryPipelinePlugin(
-        train, test, DeviceAugment("random_resized_crop", 32), DeviceAugment("center_crop", 32),
+        train,
+        test,
+        DeviceAugment("random_resized_crop", 32),
+        DeviceAugment("center_crop", 32),
         seed=0,
     )
     strategy = Naive(
-        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
-        train_mb_size=5, train_epochs=1, eval_mb_size=4, device="cpu",
-        plugins=[pipeline, recorder], evaluator=quiet_evaluator(),
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+        train_mb_size=5,
+        train_epochs=1,
+        eval_mb_size=4,
+        device="cpu",
+        plugins=[pipeline, recorder],
+        evaluator=quiet_evaluator(),
     )
     for experience in stream.benchmark.train_stream:
         strategy.train(experience, eval_streams=[])

@@ -21,8 +21,13 @@ def _stream_without_task0_data(**kwargs) -> Stream:
 
 
 def _run(tmp_path, monkeypatch, strategy: str) -> dict:
-    spec = StreamSpec("nodata", "test stream", "smallcnn", _stream_without_task0_data,
-                      STREAMS["splitmnist"].defaults)
+    spec = StreamSpec(
+        "nodata",
+        "test stream",
+        "smallcnn",
+        _stream_without_task0_data,
+        STREAMS["splitmnist"].defaults,
+    )
     monkeypatch.setitem(STREAMS, "nodata", spec)
     config = RunConfig(strategy=strategy, stream="nodata", results=str(tmp_path), epochs=1)
     runner_module.run(config.resolved())

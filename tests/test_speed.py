@@ -31,7 +31,10 @@ def test_packnet_stays_bit_exact_under_bf16_autocast_and_channels_last():
     strategy = Naive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4),
-        train_mb_size=64, train_epochs=1, device="cpu", evaluator=quiet_evaluator(),
+        train_mb_size=64,
+        train_epochs=1,
+        device="cpu",
+        evaluator=quiet_evaluator(),
         plugins=[PackNetPlugin(0.75, retrain_epochs=1, retrain_lr=1e-3), SpeedPlugin(), probe],
     )
     x = stream.tasks[0].test[0][:32].contiguous(memory_format=torch.channels_last)

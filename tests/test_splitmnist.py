@@ -13,7 +13,12 @@ def test_real_digits_and_stratified_disjoint_split():
     assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
     assert np.bincount(labels).tolist() == [500] * 10
     train, valid, test = stratified_split(labels, seed=0)
-    assert len(set(train) & set(valid)) == len(set(train) & set(test)) == len(set(valid) & set(test)) == 0
+    assert (
+        len(set(train) & set(valid))
+        == len(set(train) & set(test))
+        == len(set(valid) & set(test))
+        == 0
+    )
     assert len(train) + len(valid) + len(test) == 5000
     for part, per_class in ((train, 350), (valid, 50), (test, 100)):
         assert np.bincount(labels[part]).tolist() == [per_class] * 10
@@ -23,7 +28,13 @@ def test_real_digits_and_stratified_disjoint_split():
 
 def test_stream_tasks_labels_and_task_ids():
     stream = build_splitmnist(seed=0)
-    assert stream.task_names == ["digits 0/1", "digits 2/3", "digits 4/5", "digits 6/7", "digits 8/9"]
+    assert stream.task_names == [
+        "digits 0/1",
+        "digits 2/3",
+        "digits 4/5",
+        "digits 6/7",
+        "digits 8/9",
+    ]
     assert stream.head_sizes == [2] * 5
     for index, experience in enumerate(stream.benchmark.train_stream):
         assert experience.task_label == index
