@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from clbench.records import atomic_write
 
 CACHE_VERSION = 1
 
@@ -60,19 +60,8 @@ def cache_key(description: dict) -> str:
 
 def save_decoded(path: Path, data: DecodedImages) -> None:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(
-                {"images": data.images, "sizes": data.sizes, "targets": data.targets}, handle
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    tensors = {"images": data.images, "sizes": data.sizes, "targets": data.targets}
+    atomic_write(path, lambda handle: torch.save(tensors, handle))
 
 
 def load_decoded(path: Path) -> DecodedImages:
