@@ -26,6 +26,7 @@ demo: install
 	@for strategy in $$($(PY) cli.py list --names strategies); do \
 		$(PY) cli.py run --strategy $$strategy --stream splitmnist --results $(DEMO_RESULTS) --restart || exit $$?; \
 	done
+	@$(PY) cli.py plot $(DEMO_RESULTS)
 	@$(PY) cli.py compare $(DEMO_RESULTS)
 
 test: install
