@@ -16,6 +16,8 @@ class StreamSpec:
 
     ``strategy_defaults`` overrides a strategy's option defaults on this stream (e.g. a
     paper setting that cannot work in the stream's few epochs); recorded in the config.
+    ``grey``: single-channel images, fed as one channel to ``smallcnn`` and as three
+    copies to the torchvision networks.
     """
 
     name: str
@@ -24,13 +26,18 @@ class StreamSpec:
     build: Callable[..., Stream]
     defaults: dict = field(default_factory=dict)
     strategy_defaults: dict[str, dict] = field(default_factory=dict)
+    grey: bool = False
+
+    def input_channels(self, arch: str) -> int:
+        """Channels of the inputs this stream feeds ``arch``."""
+        return 1 if self.grey and arch == "smallcnn" else 3
 
 
 def _build_splitmnist(seed: int, order, arch: str, image_size: int | None, **_) -> Stream:
     from benchmarks.splitmnist import build_splitmnist
 
-    channels = 1 if arch == "smallcnn" else 3
     size = image_size or (28 if arch in ("smallcnn", "resnet18", "resnet50") else 32)
+    channels = STREAMS["splitmnist"].input_channels(arch)
     return build_splitmnist(seed=seed, order=order, channels=channels, image_size=size)
 
 
@@ -72,6 +79,7 @@ STREAMS: dict[str, StreamSpec] = {
         # The paper's Adam 1e-4 flips no mask bit over 44 steps of a random-init
         # backbone (chance accuracy); 1e-2 learns the masks (measured: 92% average).
         strategy_defaults={"piggyback": {"piggyback_lr": 1e-2}},
+        grey=True,
     ),
     "finegrained": StreamSpec(
         name="finegrained",

@@ -59,10 +59,10 @@ class RunConfig:
         filled["pretrained"] = self.weights is not None or bool(filled["pretrained"])
         filled["options"] = strategy_options(self.strategy, self.stream, self.options)
         config = RunConfig(**filled)
-        for name in ("epochs", "batch_size"):
-            value = getattr(config, name)
-            if value is None or value < (0 if name == "epochs" else 1):
-                raise UserError(f"--{name.replace('_', '-')} must be a positive integer")
+        if config.epochs is None or config.epochs < 0:
+            raise UserError("--epochs must be 0 or more")
+        if config.batch_size is None or config.batch_size < 1:
+            raise UserError("--batch-size must be a positive integer")
         if config.lr is None or config.lr <= 0:
             raise UserError("--lr must be positive")
         if config.image_size is not None and config.image_size < 8:

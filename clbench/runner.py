@@ -48,7 +48,7 @@ from clbench.records import (
     load_record,
     temporary_files,
 )
-from strategies.base import BuildContext, StrategySpec
+from strategies.base import BuildContext
 from strategies.registry import STRATEGIES
 
 
@@ -121,13 +121,6 @@ def trains_task(config: RunConfig, stream: Stream, index: int) -> bool:
     if index == 0 and stream.first_task_pretrained and config.pretrained:
         return False
     return stream.tasks[index].has_train_data
-
-
-def adopt_pretrained_task(spec: StrategySpec, learner, experience) -> None:
-    """Task 0 of a pretrained stream: the network as it is serves it (PackNet still
-    prunes it, retraining it on its data when on disk)."""
-    if spec.adopt_pretrained is not None:
-        spec.adopt_pretrained(learner, experience)
 
 
 Start = Literal["auto", "resume", "restart"]
@@ -304,7 +297,7 @@ class _Run:
                 if self.spec.trains_jointly or trains_task(self.config, self.stream, index):
                     self.learner.train(data, eval_streams=[])
                 else:
-                    adopt_pretrained_task(self.spec, self.learner, data)
+                    self.spec.adopt_pretrained(self.learner, data)
                 trained = time.perf_counter()
                 self.learner.eval(self.stream.benchmark.test_stream[: index + 1])
                 evaluated = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from benchmarks.stream import Stream
     from clbench.config import RunConfig
     from clbench.models import MultiHeadNet
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,16 @@ class BuildContext:
     plugins: list[SupervisedPlugin]
 
 
+def serve_as_is(learner, experience) -> None:
+    """Adopt a pretrained network's own task by changing nothing."""
+
+
+def strategy_plugin(learner, kind: type[T]) -> T:
+    """The learner's one plugin of type ``kind`` (the method's own plugin)."""
+    (plugin,) = [p for p in learner.plugins if isinstance(p, kind)]
+    return plugin
+
+
 @dataclass(frozen=True)
 class StrategySpec:
     """A registered strategy: how to build it and how much storage it needs to serve.
@@ -58,7 +70,9 @@ class StrategySpec:
     ``report(learner)``, when given, adds strategy-specific facts to the record
     (``strategy_report``), e.g. PackNet's per-task weight usage.
     ``adopt_pretrained(learner, experience)`` is called instead of ``train`` for task 0
-    of a pretrained stream whose data is not on disk (PackNet prunes it without data).
+    when it is the pretrained network's own task (ImageNet), with its data or with an
+    empty experience when the data is not on disk (PackNet prunes it; the default
+    serves the network as it is).
     ``old_tasks_exact`` promises that training a task never changes the outputs of an
     earlier one, bit for bit (``clbench check`` verifies it).
 
@@ -76,7 +90,7 @@ class StrategySpec:
     options: Sequence[Option] = field(default_factory=tuple)
     trains_jointly: bool = False
     report: Callable[[Any], dict] | None = None
-    adopt_pretrained: Callable[[Any, Any], None] | None = None
+    adopt_pretrained: Callable[[Any, Any], None] = serve_as_is
     old_tasks_exact: bool = False
 
 

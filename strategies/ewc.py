@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
 from clbench.storage import shared_network_storage
-from strategies.base import BuildContext, Option, StrategySpec, make_naive
+from strategies.base import BuildContext, Option, StrategySpec, make_naive, strategy_plugin
 
 EWC_LAMBDA = 100.0
 FISHER_SAMPLES = 200
@@ -131,7 +131,7 @@ def adopt_pretrained(learner, experience) -> None:
     on it with its Fisher, as after training (without data nothing protects it)."""
     if not len(experience.dataset):
         return
-    plugin = next(p for p in learner.plugins if isinstance(p, DiagonalEWCPlugin))
+    plugin = strategy_plugin(learner, DiagonalEWCPlugin)
     learner.model.to(learner.device)
     learner.experience = experience
     plugin.after_training_exp(learner)

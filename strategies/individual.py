@@ -13,7 +13,7 @@ from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
 from clbench.storage import individual_storage
-from strategies.base import BuildContext, StrategySpec, make_naive
+from strategies.base import BuildContext, StrategySpec, make_naive, strategy_plugin
 
 
 def _snapshot(model: nn.Module) -> dict[str, Tensor]:
@@ -71,7 +71,7 @@ def build(ctx: BuildContext):
 
 def adopt_pretrained(learner, experience) -> None:
     """The pretrained network's own task: network 0 is the pretrained network as it is."""
-    plugin = next(p for p in learner.plugins if isinstance(p, IndividualNetworksPlugin))
+    plugin = strategy_plugin(learner, IndividualNetworksPlugin)
     plugin.networks[int(experience.task_label)] = _snapshot(learner.model)
 
 

@@ -35,7 +35,14 @@ from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
 from clbench.storage import shared_network_storage
-from strategies.base import BuildContext, Option, StrategySpec, batchnorm_modules, make_naive
+from strategies.base import (
+    BuildContext,
+    Option,
+    StrategySpec,
+    batchnorm_modules,
+    make_naive,
+    strategy_plugin,
+)
 
 TEMPERATURE = 2.0
 WEIGHT = 1.0
@@ -169,7 +176,7 @@ class MultiHeadLwFPlugin(SupervisedPlugin):
 def adopt_pretrained(learner, experience) -> None:
     """The pretrained network's own task counts as trained: the next task distils its
     head towards the pretrained network (the teacher)."""
-    plugin = next(p for p in learner.plugins if isinstance(p, MultiHeadLwFPlugin))
+    plugin = strategy_plugin(learner, MultiHeadLwFPlugin)
     plugin.trained.append(int(experience.task_label))
 
 

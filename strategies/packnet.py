@@ -36,7 +36,7 @@ from torch.nn.modules.conv import _ConvNd
 
 from clbench.errors import UserError
 from clbench.storage import packnet_mask_bits, packnet_storage
-from strategies.base import BuildContext, Option, StrategySpec, make_naive
+from strategies.base import BuildContext, Option, StrategySpec, make_naive, strategy_plugin
 
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
@@ -629,7 +629,7 @@ def check_capacity(model: nn.Module, plugin: PackNetPlugin, task_names: Sequence
 
 
 def _report(learner) -> dict:
-    plugin = next(p for p in learner.plugins if isinstance(p, PackNetPlugin))
+    plugin = strategy_plugin(learner, PackNetPlugin)
     return {
         "weight_usage": plugin.weight_usage(learner.model),
         "mask_bits": plugin.mask_bits(learner.model),
@@ -646,7 +646,7 @@ def _adopt_pretrained(learner, experience) -> None:
         finally:
             learner.train_epochs = epochs
         return
-    plugin = next(p for p in learner.plugins if isinstance(p, PackNetPlugin))
+    plugin = strategy_plugin(learner, PackNetPlugin)
     label = int(experience.task_label)
     plugin.pack_without_training(learner.model, learner.model.task_heads()[label], label)
 

@@ -35,7 +35,14 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrize
 
 from clbench.storage import piggyback_storage
-from strategies.base import BuildContext, Option, StrategySpec, batchnorm_modules, make_template
+from strategies.base import (
+    BuildContext,
+    Option,
+    StrategySpec,
+    batchnorm_modules,
+    make_template,
+    strategy_plugin,
+)
 
 THRESHOLD = 5e-3
 SCORE_INIT = 1e-2
@@ -278,13 +285,13 @@ class PiggybackPlugin(SupervisedPlugin):
 
 def report(learner: Naive) -> dict:
     """Per task (in training order), the fraction of backbone weights its mask keeps."""
-    (plugin,) = [p for p in learner.plugins if isinstance(p, PiggybackPlugin)]
+    plugin = strategy_plugin(learner, PiggybackPlugin)
     return {"mask_kept_fraction": list(plugin.kept_fraction().values())}
 
 
 def adopt_pretrained(learner: Naive, experience) -> None:
     """The pretrained network's own task: no mask, the backbone as it is serves it."""
-    (plugin,) = [p for p in learner.plugins if isinstance(p, PiggybackPlugin)]
+    plugin = strategy_plugin(learner, PiggybackPlugin)
     plugin.adopt_unmasked(int(experience.task_label))
 
 

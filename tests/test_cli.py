@@ -89,6 +89,8 @@ def test_same_seed_same_record_values(run_cli, tmp_path):
             "unknown architecture 'nope'; choose from: smallcnn",
         ),
         (["run", "--strategy", "finetune", "--epochs", "x"], "invalid int value"),
+        (["run", "--strategy", "finetune", "--epochs", "-1"], "--epochs must be 0 or more"),
+        (["run", "--strategy", "finetune", "--batch-size", "0"], "--batch-size must be a positive"),
         (["run", "--strategy", "finetune", "--order", "0,1"], "permutation of 0..4"),
         (["compare", "/nonexistent/folder"], "does not exist"),
     ],

@@ -8,9 +8,10 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import STREAMS
 from benchmarks.catalog import STREAM_TASKS
 from clbench.commands import stdout_console
-from clbench.config import check_choice
+from clbench.config import check_choice, strategy_options
 from clbench.models import ARCHITECTURES, build_model
 from clbench.storage import MB
 
@@ -29,11 +30,6 @@ def add_parser(commands) -> None:
     storage.set_defaults(handler=handle)
 
 
-def in_channels(stream: str, arch: str) -> int:
-    """Input channels the stream feeds ``arch`` (splitmnist stays grey for smallcnn only)."""
-    return 1 if stream == "splitmnist" and arch == "smallcnn" else 3
-
-
 def stream_storage(stream: str, arch: str) -> dict[str, dict]:
     """Storage of every registered strategy (default options) on ``stream`` with ``arch``."""
     from strategies.registry import STRATEGIES
@@ -41,10 +37,11 @@ def stream_storage(stream: str, arch: str) -> dict[str, dict]:
     check_choice("stream", stream, STREAM_TASKS)
     check_choice("architecture", arch, ARCHITECTURES)
     tasks = STREAM_TASKS[stream]
-    model = build_model(arch, [classes for _, classes in tasks], in_channels(stream, arch))
+    channels = STREAMS[stream].input_channels(arch)
+    model = build_model(arch, [classes for _, classes in tasks], channels)
     pretrained = tasks[0][0] == "imagenet"
     return {
-        name: spec.storage(model, len(tasks), {o.dest: o.default for o in spec.options}, pretrained)
+        name: spec.storage(model, len(tasks), strategy_options(name, stream, {}), pretrained)
         for name, spec in STRATEGIES.items()
     }
 
