@@ -12,21 +12,26 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class DatasetFacts:
-    """Class and image counts of the full dataset (test = the split the papers report)."""
+    """Class and image counts of the full dataset (test = the split the papers report).
+
+    ``in_memory``: small enough to keep decoded in memory (the in-memory pipeline decodes
+    it once and caches it); the others stream from disk through DataLoader workers.
+    """
 
     classes: int
     train: int
     test: int
+    in_memory: bool = True
 
 
 DATASETS: dict[str, DatasetFacts] = {
-    "imagenet": DatasetFacts(1000, 1_281_167, 50_000),
+    "imagenet": DatasetFacts(1000, 1_281_167, 50_000, in_memory=False),
     "cubs": DatasetFacts(200, 5_994, 5_794),
     "cars": DatasetFacts(196, 8_144, 8_041),
     "flowers": DatasetFacts(102, 2_040, 6_149),
-    "wikiart": DatasetFacts(195, 42_129, 10_628),
+    "wikiart": DatasetFacts(195, 42_129, 10_628, in_memory=False),
     "sketch": DatasetFacts(250, 16_000, 4_000),
-    "places365": DatasetFacts(365, 1_803_460, 36_500),
+    "places365": DatasetFacts(365, 1_803_460, 36_500, in_memory=False),
     "cifar100": DatasetFacts(100, 50_000, 10_000),
     "mnist": DatasetFacts(10, 3_500, 1_000),
 }

@@ -15,11 +15,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
-from benchmarks.stream import Transforms
+from benchmarks.stream import MemoryForm, Transforms
+from clbench.augment import IMAGENET_MEAN, IMAGENET_STD, DeviceAugment
 from clbench.errors import UserError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 
@@ -117,4 +116,41 @@ def preprocessing(kind: Preprocessing, size: int) -> Transforms:
             [*resize, T.RandomCrop(size, padding=size // 8), T.RandomHorizontalFlip(), *normalize]
         ),
         eval=T.Compose([*resize, *normalize]),
+    )
+
+
+def _as_is(image: Image.Image) -> Image.Image:
+    return image
+
+
+def memory_form(kind: Preprocessing, size: int) -> MemoryForm:
+    """:func:`preprocessing` for the in-memory pipeline: the deterministic resize is done
+    once (PIL, as the transforms do it) and the random part on the device in batches.
+
+    ``cropped``: stored at size x size; training flips, evaluation copies. ``resized_crop``:
+    stored with the short side at 256/224 of ``size``; training takes a random-resized
+    crop + flip, evaluation the exact centre crop. ``cifar``: stored at size x size;
+    training takes a zero-padded random crop (size/8) + flip, evaluation copies.
+    """
+    if kind == "resized_crop":
+        short_side = round(size * 256 / 224)
+        return MemoryForm(
+            store=T.Resize(short_side),
+            store_key=f"short side {short_side}",
+            train=DeviceAugment("random_resized_crop", size),
+            eval=DeviceAugment("center_crop", size),
+        )
+    square = f"square {size}"
+    if kind == "cropped":
+        return MemoryForm(
+            store=T.Resize((size, size)),
+            store_key=square,
+            train=DeviceAugment("flip", size),
+            eval=DeviceAugment("center_crop", size),
+        )
+    return MemoryForm(
+        store=_as_is if size == 32 else T.Resize((size, size)),
+        store_key=square,
+        train=DeviceAugment("padded_crop", size, CIFAR100_MEAN, CIFAR100_STD, size // 8),
+        eval=DeviceAugment("center_crop", size, CIFAR100_MEAN, CIFAR100_STD),
     )

@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmarks.catalog import DATASETS, STREAM_TASKS
 from benchmarks.datasets import LoadedDataset, check_data_root, load_dataset, require_dataset
-from benchmarks.images import preprocessing
+from benchmarks.images import memory_form, preprocessing
 from benchmarks.stream import (
     LabeledSubset,
     Stream,
@@ -68,8 +68,11 @@ def _splits(loaded: LoadedDataset, seed: int, train_classes: Sequence[int] | Non
 def dataset_task(loaded: LoadedDataset, seed: int, image_size: int) -> TaskData:
     """One task holding every class of ``loaded`` (counts from the data)."""
     (train, valid, test), num_classes = _splits(loaded, seed)
-    transforms = preprocessing(loaded.layout.preprocessing, image_size)
-    return TaskData(loaded.key, num_classes, train, valid, test, transforms)
+    kind = loaded.layout.preprocessing
+    memory = memory_form(kind, image_size) if DATASETS[loaded.key].in_memory else None
+    return TaskData(
+        loaded.key, num_classes, train, valid, test, preprocessing(kind, image_size), memory
+    )
 
 
 def build_dataset_stream(
@@ -106,11 +109,12 @@ def build_splitcifar100(
     if absent:
         raise UserError(f"{loaded.folder}: no training image of class(es) {absent[:5]}")
     transforms = preprocessing("cifar", image_size)
+    memory = memory_form("cifar", image_size)
     tasks = []
     for (task_name, _), first in zip(
         STREAM_TASKS["splitcifar100"], range(0, 100, CIFAR_CLASSES_PER_TASK)
     ):
         classes = range(first, first + CIFAR_CLASSES_PER_TASK)
         (train, valid, test), num_classes = _splits(loaded, seed, classes)
-        tasks.append(TaskData(task_name, num_classes, train, valid, test, transforms))
+        tasks.append(TaskData(task_name, num_classes, train, valid, test, transforms, memory))
     return Stream("splitcifar100", apply_order(tasks, order), 3, image_size)

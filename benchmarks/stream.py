@@ -16,6 +16,7 @@ from avalanche.benchmarks.utils import (
 )
 from torch.utils.data import Dataset
 
+from clbench.augment import DeviceAugment
 from clbench.errors import UserError
 
 
@@ -54,6 +55,19 @@ class Transforms:
 
 
 @dataclass(frozen=True)
+class MemoryForm:
+    """How the in-memory pipeline keeps a task's images: ``store`` (a deterministic PIL
+    resize, described by ``store_key`` for the decoded-image cache) is applied once when
+    decoding; ``train`` and ``eval`` augment batches of the stored uint8 images on the
+    device with the same semantics as the task's :class:`Transforms`."""
+
+    store: Callable
+    store_key: str
+    train: DeviceAugment
+    eval: DeviceAugment
+
+
+@dataclass(frozen=True)
 class TaskData:
     """One task's train / valid / test splits; labels are local to the task
     (0..num_classes-1). Tensor splits are used as they are; dataset splits go through
@@ -61,6 +75,7 @@ class TaskData:
 
     Empty splits mean the data is not on disk (only allowed for a pretrained network's
     own task 0, which is then served as it is and reported as not measured).
+    ``memory`` is set for dataset splits small enough for the in-memory pipeline.
     """
 
     name: str
@@ -69,6 +84,7 @@ class TaskData:
     valid: Split
     test: Split
     transforms: Transforms | None = None
+    memory: MemoryForm | None = None
 
     def size(self, split: str) -> int:
         """Number of images in ``split``."""

@@ -13,6 +13,8 @@ Semantics follow the torchvision transforms the papers used:
   fallback), vectorised over the batch and over each image's own size.
 - ``flip``: the whole image (already resized to the output size, e.g. the cropped
   CUBS/Cars sets at 224x224) + random horizontal flip.
+- ``padded_crop``: ``RandomCrop(size, padding)`` (zero padding) + random horizontal flip
+  of images stored at the output size (CIFAR). Exact pixel copy.
 - ``center_crop``: ``CenterCrop(size)`` of the stored image (evaluation; the stored
   image was resized to 256 on its short side, as ``Resize(256)``). Exact pixel copy.
 
@@ -34,7 +36,7 @@ from torch import Tensor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-MODES = ("random_resized_crop", "flip", "center_crop")
+MODES = ("random_resized_crop", "flip", "padded_crop", "center_crop")
 
 
 def sample_resized_crops(
@@ -89,6 +91,12 @@ def center_boxes(sizes: Tensor, output_size: int) -> Tensor:
     return torch.stack([top, left, side, side], dim=1)
 
 
+def padded_crop_boxes(count: int, padding: int, generator: torch.Generator | None) -> Tensor:
+    """``RandomCrop(size, padding)`` boxes in the padded image: top and left uniform in
+    ``0..2 * padding`` (``RandomCrop.get_params``), side left to the caller."""
+    return torch.randint(0, 2 * padding + 1, (count, 2), generator=generator)
+
+
 def crop_exact(images: Tensor, boxes: Tensor, side: int) -> Tensor:
     """Copy the ``side`` x ``side`` ``boxes`` out of ``images`` exactly (float output)."""
     boxes = boxes.to(images.device)
@@ -126,6 +134,7 @@ class DeviceAugment:
 
     :param mode: one of :data:`MODES` (see the module docstring).
     :param output_size: side of the square network input (224 in the papers).
+    :param padding: zero padding on each side for ``padded_crop``.
     """
 
     def __init__(
@@ -134,11 +143,13 @@ class DeviceAugment:
         output_size: int,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        padding: int = 0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
         self.output_size = output_size
+        self.padding = padding
         self.mean = torch.tensor(mean).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std).view(1, -1, 1, 1) * 255
 
@@ -154,6 +165,13 @@ class DeviceAugment:
             if self.mode == "random_resized_crop":
                 boxes = sample_resized_crops(sizes, generator=generator)
                 out = crop_resize(images, boxes, self.output_size, flip)
+            elif self.mode == "padded_crop":
+                side, pad = self.output_size, self.padding
+                padded = F.pad(images[:, :, :side, :side], (pad, pad, pad, pad))
+                corners = padded_crop_boxes(batch, pad, generator)
+                boxes = torch.cat([corners, torch.full_like(corners, side)], dim=1)
+                out = crop_exact(padded, boxes, side)
+                out = torch.where(flip.to(images.device).view(-1, 1, 1, 1), out.flip(-1), out)
             else:
                 side = self.output_size
                 whole = images[:, :, :side, :side].float()

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
+
 from benchmarks import STREAMS
+from clbench.datacache import default_cache_dir
 from clbench.errors import UserError
 from clbench.models import ARCHITECTURES
 
 # Options that say where/how a run is executed, not what is measured.
-_NOT_IDENTITY = ("run_id", "results", "device", "data_root", "checkpoint_every")
+_NOT_IDENTITY = (
+    "run_id",
+    "results",
+    "device",
+    "data_root",
+    "checkpoint_every",
+    "workers",
+    "cache_dir",
+    "compile",
+)
+PIPELINES = ("memory", "loader")
+PRECISIONS = ("auto", "fp32", "bf16")
+MAX_DEFAULT_WORKERS = 8
 
 
 @dataclass
@@ -39,6 +55,17 @@ class RunConfig:
     """Epochs between mid-task checkpoints (0: checkpoints at task boundaries only)."""
     pretrained: bool | None = None
     weights: str | None = None
+    pipeline: str = "memory"
+    """``memory``: small image datasets decoded once, augmented on the device in batches;
+    ``loader``: every image dataset through torchvision transforms in DataLoader workers."""
+    precision: str = "auto"
+    """``bf16`` (autocast; weights stay fp32) or ``fp32``; ``auto``: bf16 on CUDA."""
+    compile: bool = False
+    workers: int | None = None
+    """DataLoader worker processes (decoding, large datasets); default: CPU cores, at most 8."""
+    cache_dir: str | None = None
+    """Where decoded splits are cached; default ``$CLBENCH_CACHE_DIR`` or
+    ``~/.cache/clbench/decoded``."""
     options: dict = field(default_factory=dict)
 
     def resolved(self) -> RunConfig:
@@ -50,14 +77,22 @@ class RunConfig:
         spec = STREAMS[self.stream]
         arch = self.arch or spec.default_arch
         check_choice("architecture", arch, ARCHITECTURES)
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise UserError(f"unknown device '{self.device}'; choose from: auto, cpu, cuda")
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("pipeline", self.pipeline, PIPELINES)
+        check_choice("precision", self.precision, PRECISIONS)
         filled = {k: v if v is not None else spec.defaults.get(k) for k, v in asdict(self).items()}
         filled["arch"] = arch
         if self.weights is not None and self.pretrained is False:
             raise UserError("--weights and --no-pretrained exclude each other")
         filled["pretrained"] = self.weights is not None or bool(filled["pretrained"])
         filled["options"] = strategy_options(self.strategy, self.stream, self.options)
+        if self.precision == "auto":
+            on_cuda = self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())
+            filled["precision"] = "bf16" if on_cuda else "fp32"
+        if self.workers is None:
+            filled["workers"] = min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
+        if self.cache_dir is None:
+            filled["cache_dir"] = str(default_cache_dir())
         config = RunConfig(**filled)
         if config.epochs is None or config.epochs < 0:
             raise UserError("--epochs must be 0 or more")
@@ -69,6 +104,8 @@ class RunConfig:
             raise UserError("--image-size must be an integer >= 8")
         if config.checkpoint_every < 0:
             raise UserError("--checkpoint-every must be a non-negative integer")
+        if config.workers < 0:
+            raise UserError("--workers must be 0 or more")
         if config.run_id is None:
             config.run_id = f"seed{config.seed}-{config.fingerprint()}"
         return config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,12 @@ from torch import Tensor
 from clbench.records import atomic_write
 
 CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$CLBENCH_CACHE_DIR``, else ``~/.cache/clbench/decoded``."""
+    configured = os.environ.get("CLBENCH_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "clbench" / "decoded"
 
 
 @dataclass

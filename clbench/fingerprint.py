@@ -7,12 +7,17 @@ network, ...). The checkpoint keeps the probe inputs, the outputs and the SHA-25
 outputs' bytes (the digest is also in the record). ``check`` reloads the final
 checkpoint and evaluates every probe again: strategies that promise that old tasks never
 change must reproduce every digest exactly; for the others the difference is the drift.
-Outputs are bit-reproducible on the same kind of device (CPU here, CPU in ``check``).
+Outputs are bit-reproducible on the same kind of device (CPU here, CPU in ``check``);
+``check`` evaluates with the run's precision (bf16 autocast) and compilation, and probes
+run with cuDNN's deterministic algorithms (no autotuning), so a GPU run is re-checked on
+the same kind of GPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -27,6 +32,7 @@ from clbench.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_checkpo
 from clbench.config import RunConfig
 from clbench.errors import UserError
 from clbench.models import build_model
+from clbench.speed import compile_backbone, speed_plugins
 from strategies.base import BuildContext
 from strategies.registry import STRATEGIES
 
@@ -55,6 +61,17 @@ def probe_batch(experience, size: int = PROBE_IMAGES) -> tuple[Tensor, Tensor]:
     return torch.stack([item[0] for item in items]), torch.tensor([int(item[1]) for item in items])
 
 
+@contextlib.contextmanager
+def deterministic_cudnn() -> Iterator[None]:
+    """cuDNN's deterministic algorithms, without autotuning, for the duration."""
+    flags = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = flags
+
+
 def task_outputs(
     learner, capture: OutputCapturePlugin, inputs: Tensor, labels: Tensor, task_label: int
 ) -> Tensor:
@@ -66,7 +83,8 @@ def task_outputs(
     capture.outputs = []
     capture.active = True
     try:
-        learner.eval(stream)
+        with deterministic_cudnn():
+            learner.eval(stream)
     finally:
         capture.active = False
     return torch.cat(capture.outputs)
@@ -110,9 +128,12 @@ def recheck_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, list[di
     )
     pretrained_head = 0 if stream.first_task_pretrained else None
     model = build_model(config.arch, stream.head_sizes, stream.in_channels, None, pretrained_head)
+    if config.compile:
+        compile_backbone(model)
     capture = OutputCapturePlugin()
+    plugins = [capture, *speed_plugins(config.precision, device)]
     learner = STRATEGIES[config.strategy].build(
-        BuildContext(config, model, stream, device, [capture])
+        BuildContext(config, model, stream, device, plugins)
     )
     restore_checkpointed_learner(learner, content["learner"], path)
     rows = []

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from avalanche.core import SupervisedPlugin
+from rich.console import Console
 from torch import Tensor
 
+from benchmarks.stream import Stream
 from clbench.augment import DeviceAugment
 from clbench.datacache import DecodedImages
+from clbench.decoding import decode_stream_splits
 
 
 class InMemoryBatches:
@@ -74,41 +79,69 @@ class InMemoryBatches:
             yield [x, y, t]
 
 
-class InMemoryPipelinePlugin(SupervisedPlugin):
-    """Feed each single-task experience from decoded in-memory splits.
+@dataclass(frozen=True)
+class MemorySplit:
+    """One task's decoded split and the augmentation its batches get."""
 
-    :param train: task label -> decoded training split.
-    :param test: task label -> decoded evaluation split (the strategy's eval stream).
-    :param train_augment: augmentation of training batches (random crop / flip).
-    :param eval_augment: deterministic evaluation transform (centre crop).
-    :param seed: seeds the pipeline's own generator (order and augmentation).
+    data: DecodedImages
+    augment: DeviceAugment
+
+
+def place(data: DecodedImages, device: torch.device) -> DecodedImages:
+    """``data`` where batches are cut from it: on the GPU when it fits in half of the free
+    memory, otherwise in pinned CPU memory (copied asynchronously); on the CPU as it is."""
+    if device.type != "cuda":
+        return data
+    free, _ = torch.cuda.mem_get_info(device)
+    if data.images.nbytes < free // 2:
+        return data.to(device)
+    return data.to("cpu", pin=True)
+
+
+class InMemoryPipelinePlugin(SupervisedPlugin):
+    """Feed the single-task experiences of the benchmark's train and test streams from
+    decoded in-memory splits; any other experience (joint training's several tasks, a
+    fingerprint probe, a task without a split here) keeps Avalanche's dataloader.
+
+    :param train: task label -> decoded training split and its training augmentation.
+    :param test: task label -> decoded test split and its (deterministic) evaluation
+        transform.
+    :param seed: seeds the pipeline's own generator (order and augmentation), which
+        checkpoints save (``state_dict``) so a resumed run draws what it would have drawn.
+    :param channels_last: hand batches over in channels_last memory format.
     """
 
     def __init__(
         self,
-        train: Mapping[int, DecodedImages],
-        test: Mapping[int, DecodedImages],
-        train_augment: DeviceAugment,
-        eval_augment: DeviceAugment,
+        train: Mapping[int, MemorySplit],
+        test: Mapping[int, MemorySplit],
         seed: int,
         channels_last: bool = False,
     ) -> None:
         super().__init__()
-        self.train, self.test = train, test
-        self.train_augment, self.eval_augment = train_augment, eval_augment
+        self.splits = {"train": train, "test": test}
         self.generator = torch.Generator().manual_seed(seed)
         self.channels_last = channels_last
 
-    def _batches(self, strategy, split, augment, batch_size, shuffle) -> InMemoryBatches | None:
-        labels = strategy.experience.task_labels
-        if len(labels) != 1 or labels[0] not in split:
-            return None  # several tasks at once (joint training): keep Avalanche's loader
-        label = int(labels[0])
-        return InMemoryBatches(
-            split[label],
-            label,
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+    def _serve(self, strategy, stream: str, batch_size: int, shuffle: bool) -> None:
+        experience = strategy.experience
+        if experience.origin_stream.name != stream or len(experience.task_labels) != 1:
+            return
+        labels = experience.task_labels
+        split = self.splits[stream].get(int(labels[0]))
+        if split is None:
+            return
+        strategy.dataloader = InMemoryBatches(
+            place(split.data, strategy.device),
+            int(labels[0]),
             batch_size,
-            augment,
+            split.augment,
             strategy.device,
             shuffle,
             self.generator,
@@ -116,15 +149,38 @@ class InMemoryPipelinePlugin(SupervisedPlugin):
         )
 
     def before_training_exp(self, strategy, **kwargs) -> None:
-        batches = self._batches(
-            strategy, self.train, self.train_augment, strategy.train_mb_size, True
-        )
-        if batches is not None:
-            strategy.dataloader = batches
+        self._serve(strategy, "train", strategy.train_mb_size, shuffle=True)
 
     def before_eval_exp(self, strategy, **kwargs) -> None:
-        batches = self._batches(
-            strategy, self.test, self.eval_augment, strategy.eval_mb_size, False
-        )
-        if batches is not None:
-            strategy.dataloader = batches
+        self._serve(strategy, "test", strategy.eval_mb_size, shuffle=False)
+
+    def after_eval_exp(self, strategy, **kwargs) -> None:
+        strategy.dataloader = []  # frees the split's device copy before the next task's
+
+
+def stream_pipeline(
+    stream: Stream,
+    train_tasks: list[int],
+    cache_dir: Path,
+    workers: int,
+    seed: int,
+    channels_last: bool,
+    console: Console,
+) -> InMemoryPipelinePlugin | None:
+    """The in-memory pipeline of a stream: the train split of each task in ``train_tasks``
+    and the test split of every task, for the tasks with a memory form (small image
+    datasets), decoded once (cached under ``cache_dir``); None when no task has one."""
+    tasks = stream.tasks
+    needed = {
+        "train": [i for i in train_tasks if tasks[i].memory and tasks[i].has_train_data],
+        "test": [i for i, task in enumerate(tasks) if task.memory and task.has_test_data],
+    }
+    if not any(needed.values()):
+        return None
+    decoded = decode_stream_splits(tasks, needed, cache_dir, workers, console)
+    forms = {"train": lambda task: task.memory.train, "test": lambda task: task.memory.eval}
+    train, test = (
+        {i: MemorySplit(data, forms[split](tasks[i])) for i, data in decoded[split].items()}
+        for split in ("train", "test")
+    )
+    return InMemoryPipelinePlugin(train, test, seed, channels_last)

@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 
 from benchmarks import STREAMS
-from benchmarks.stream import Stream
+from benchmarks.stream import LabeledSubset, Stream
 from clbench.checkpoint import (
     CHECKPOINT_NAME,
     EPOCH_CHECKPOINT_NAME,
@@ -40,6 +40,7 @@ from clbench.evaluation import TopkAccuracyPlugin
 from clbench.fingerprint import OutputCapturePlugin, outputs_digest, probe_batch, task_outputs
 from clbench.metrics import summarize
 from clbench.models import build_model, find_pretrained_weights
+from clbench.pipeline import stream_pipeline
 from clbench.progress import RichProgressPlugin
 from clbench.records import (
     RECORD_NAME,
@@ -48,6 +49,7 @@ from clbench.records import (
     load_record,
     temporary_files,
 )
+from clbench.speed import compile_backbone, speed_plugins
 from strategies.base import BuildContext
 from strategies.registry import STRATEGIES
 
@@ -112,6 +114,16 @@ def _append_row(record: dict, row: list, num_tasks: int) -> None:
     padding = [None] * (num_tasks - len(row))
     record["acc_top1"].append([r.top1 for r in row] + padding)
     record["acc_top5"].append([r.top5 for r in row] + padding)
+
+
+def loader_options(stream: Stream, workers: int) -> tuple[dict, dict]:
+    """DataLoader options of ``learner.train`` and ``learner.eval``: worker processes
+    (persistent over a task's epochs) when the stream reads image files; none for
+    in-memory tensor streams. Experiences the in-memory pipeline serves never start them."""
+    reads_files = any(isinstance(task.train, LabeledSubset) for task in stream.tasks)
+    if not reads_files or workers == 0:
+        return {}, {}
+    return {"num_workers": workers, "persistent_workers": True}, {"num_workers": workers}
 
 
 def trains_task(config: RunConfig, stream: Stream, index: int) -> bool:
@@ -220,17 +232,25 @@ class _Run:
             weights,
             pretrained_head=0 if stream.first_task_pretrained else None,
         )
-        self.accuracy = TopkAccuracyPlugin()
-        self.progress = RichProgressPlugin(console, stream.task_names)
-        self.capture = OutputCapturePlugin()
-        self.epochs = EpochCheckpointPlugin(config.checkpoint_every, self.save_epoch)
-        plugins = [self.accuracy, self.progress, self.capture, FiniteLossGuard(), self.epochs]
-        self.learner = self.spec.build(BuildContext(config, self.model, stream, device, plugins))
+        if config.compile:
+            compile_backbone(self.model)
         experiences = list(stream.benchmark.train_stream)
         if self.spec.trains_jointly:
             self.steps = [(len(stream.tasks) - 1, experiences)]
         else:
             self.steps = list(enumerate(experiences))
+        self.accuracy = TopkAccuracyPlugin()
+        self.progress = RichProgressPlugin(console, stream.task_names)
+        self.capture = OutputCapturePlugin()
+        self.epochs = EpochCheckpointPlugin(config.checkpoint_every, self.save_epoch)
+        plugins = [self.accuracy, self.progress, self.capture, FiniteLossGuard(), self.epochs]
+        # The pipeline serves a task before the epoch checkpoint plugin can set its
+        # loader aside to resume inside the task.
+        pipeline = self._pipeline(console) if config.pipeline == "memory" else None
+        plugins = [pipeline, *plugins] if pipeline else plugins
+        plugins += speed_plugins(config.precision, device)
+        self.learner = self.spec.build(BuildContext(config, self.model, stream, device, plugins))
+        self.train_loader, self.eval_loader = loader_options(stream, config.workers)
         self.record = new_record(config, stream, device)
         self.probes: list[dict] = []
         self.step = 0
@@ -239,6 +259,23 @@ class _Run:
         """``perf_counter`` when the step started, minus its training time before a resume."""
         self.images_before = 0
         """Images the step trained on before a resume."""
+
+    def _pipeline(self, console: Console):
+        """The in-memory pipeline of the tasks this run trains and evaluates."""
+        trained = [
+            index
+            for index in range(len(self.stream.tasks))
+            if not self.spec.trains_jointly and trains_task(self.config, self.stream, index)
+        ]
+        return stream_pipeline(
+            self.stream,
+            trained,
+            Path(self.config.cache_dir),
+            self.config.workers,
+            self.config.seed,
+            channels_last=self.device.type == "cuda",
+            console=console,
+        )
 
     def prepare(self, prior: Prior, start: Start) -> str | None:
         """Check the folder is writable, remove what a killed invocation (or ``restart``)
@@ -295,11 +332,13 @@ class _Run:
                 self.images_before = (pending or {}).get("images", 0)
                 self.progress.images = 0
                 if self.spec.trains_jointly or trains_task(self.config, self.stream, index):
-                    self.learner.train(data, eval_streams=[])
+                    self.learner.train(data, eval_streams=[], **self.train_loader)
                 else:
-                    self.spec.adopt_pretrained(self.learner, data)
+                    self.spec.adopt_pretrained(self.learner, data, **self.train_loader)
                 trained = time.perf_counter()
-                self.learner.eval(self.stream.benchmark.test_stream[: index + 1])
+                self.learner.eval(
+                    self.stream.benchmark.test_stream[: index + 1], **self.eval_loader
+                )
                 evaluated = time.perf_counter()
                 row = [self.accuracy.results[j] for j in range(index + 1)]
                 _append_row(self.record, row, num_tasks)

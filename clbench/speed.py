@@ -1,9 +1,14 @@
-"""Mixed precision and memory layout for training on one GPU, as an Avalanche plugin."""
+"""Mixed precision, memory layout and compilation for training on one GPU."""
 
 from __future__ import annotations
 
+import shutil
+
 import torch
 from avalanche.core import SupervisedPlugin
+from torch import nn
+
+from clbench.errors import UserError
 
 
 class SpeedPlugin(SupervisedPlugin):
@@ -11,7 +16,7 @@ class SpeedPlugin(SupervisedPlugin):
 
     Parameters stay fp32 (autocast casts per operation), so optimizer updates and
     PackNet's bit-exact freezing act on fp32 weights; only activations run in bf16.
-    On CUDA it also turns on ``cudnn.benchmark`` (the input size is fixed).
+    On CUDA, training also turns on ``cudnn.benchmark`` (the input size is fixed).
     """
 
     def __init__(self, bf16: bool = True, channels_last: bool = True) -> None:
@@ -21,14 +26,14 @@ class SpeedPlugin(SupervisedPlugin):
         self._autocast: torch.autocast | None = None
 
     def before_training(self, strategy, **kwargs) -> None:
+        if strategy.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         self._prepare(strategy)
 
     def before_eval(self, strategy, **kwargs) -> None:
         self._prepare(strategy)
 
     def _prepare(self, strategy) -> None:
-        if strategy.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
         if self.channels_last:
             strategy.model.to(memory_format=torch.channels_last)
 
@@ -55,3 +60,18 @@ class SpeedPlugin(SupervisedPlugin):
 
     def after_eval_forward(self, strategy, **kwargs) -> None:
         self._exit()
+
+
+def speed_plugins(precision: str, device: torch.device) -> list[SupervisedPlugin]:
+    """A run's :class:`SpeedPlugin`: bf16 autocast when ``precision`` is ``bf16``,
+    channels_last (and cudnn.benchmark) on CUDA; none for fp32 on the CPU."""
+    bf16, channels_last = precision == "bf16", device.type == "cuda"
+    return [SpeedPlugin(bf16, channels_last)] if bf16 or channels_last else []
+
+
+def compile_backbone(model: nn.Module) -> None:
+    """``torch.compile`` the shared backbone in place (parameter names, checkpoints and
+    the per-task heads are unchanged). Needs a C++ compiler on PATH."""
+    if not any(shutil.which(name) for name in ("c++", "g++", "clang++")):
+        raise UserError("--compile needs a C++ compiler (c++, g++ or clang++) on PATH")
+    model.backbone.compile()

@@ -24,7 +24,7 @@ from benchmarks.stream import Stream, TaskData
 from clbench.augment import DeviceAugment
 from clbench.datacache import DecodedImages
 from clbench.models import build_model
-from clbench.pipeline import InMemoryPipelinePlugin
+from clbench.pipeline import InMemoryPipelinePlugin, MemorySplit
 from clbench.speed import SpeedPlugin
 from strategies.base import quiet_evaluator
 from strategies.packnet import PackNetPlugin
@@ -122,17 +122,14 @@ def _pipeline_ips(
     generator = torch.Generator().manual_seed(seed)
     stored = image_size * 8 // 7  # 256 for 224, as Resize(256) + RandomResizedCrop(224)
     split = _synthetic_split(batch * steps, stored, generator)
-    split = split.to(device) if device.type == "cuda" else split
     placeholder = (torch.zeros(1, 3, 1, 1), torch.zeros(1, dtype=torch.long))
     tasks = [TaskData(f"task {i}", CLASSES, placeholder, placeholder, placeholder) for i in (0, 1)]
     stream = Stream("synthetic", tasks, 3, image_size)
     timer = _EpochTimer()
     plugins: list[SupervisedPlugin] = [
         InMemoryPipelinePlugin(
-            {1: split},
+            {1: MemorySplit(split, DeviceAugment("random_resized_crop", image_size))},
             {},
-            DeviceAugment("random_resized_crop", image_size),
-            DeviceAugment("center_crop", image_size),
             seed,
             channels_last=speed is not None and speed.channels_last,
         )

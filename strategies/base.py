@@ -47,7 +47,7 @@ class BuildContext:
     plugins: list[SupervisedPlugin]
 
 
-def serve_as_is(learner, experience) -> None:
+def serve_as_is(learner, experience, **train_kwargs) -> None:
     """Adopt a pretrained network's own task by changing nothing."""
 
 
@@ -69,10 +69,11 @@ class StrategySpec:
     instead of one call per task, and its record holds only the final row of the accuracy matrix.
     ``report(learner)``, when given, adds strategy-specific facts to the record
     (``strategy_report``), e.g. PackNet's per-task weight usage.
-    ``adopt_pretrained(learner, experience)`` is called instead of ``train`` for task 0
-    when it is the pretrained network's own task (ImageNet), with its data or with an
-    empty experience when the data is not on disk (PackNet prunes it; the default
-    serves the network as it is).
+    ``adopt_pretrained(learner, experience, **train_kwargs)`` is called instead of
+    ``train`` for task 0 when it is the pretrained network's own task (ImageNet), with
+    its data or with an empty experience when the data is not on disk (PackNet prunes
+    it and retrains; the default serves the network as it is); ``train_kwargs`` are the
+    dataloader options (workers) for any ``learner.train`` call it makes.
     ``old_tasks_exact`` promises that training a task never changes the outputs of an
     earlier one, bit for bit (``clbench check`` verifies it).
 
@@ -90,7 +91,7 @@ class StrategySpec:
     options: Sequence[Option] = field(default_factory=tuple)
     trains_jointly: bool = False
     report: Callable[[Any], dict] | None = None
-    adopt_pretrained: Callable[[Any, Any], None] = serve_as_is
+    adopt_pretrained: Callable[..., None] = serve_as_is
     old_tasks_exact: bool = False
 
 

@@ -126,7 +126,7 @@ class DiagonalEWCPlugin(SupervisedPlugin):
             imp.copy_(total)
 
 
-def adopt_pretrained(learner, experience) -> None:
+def adopt_pretrained(learner, experience, **train_kwargs) -> None:
     """The pretrained network's own task, when its data is on disk: anchor the backbone
     on it with its Fisher, as after training (without data nothing protects it)."""
     if not len(experience.dataset):

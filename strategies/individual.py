@@ -69,7 +69,7 @@ def build(ctx: BuildContext):
     return make_naive(ctx, [IndividualNetworksPlugin(ctx.model)])
 
 
-def adopt_pretrained(learner, experience) -> None:
+def adopt_pretrained(learner, experience, **train_kwargs) -> None:
     """The pretrained network's own task: network 0 is the pretrained network as it is."""
     plugin = strategy_plugin(learner, IndividualNetworksPlugin)
     plugin.networks[int(experience.task_label)] = _snapshot(learner.model)

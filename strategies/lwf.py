@@ -173,7 +173,7 @@ class MultiHeadLwFPlugin(SupervisedPlugin):
         self.trained = list(state["trained"])
 
 
-def adopt_pretrained(learner, experience) -> None:
+def adopt_pretrained(learner, experience, **train_kwargs) -> None:
     """The pretrained network's own task counts as trained: the next task distils its
     head towards the pretrained network (the teacher)."""
     plugin = strategy_plugin(learner, MultiHeadLwFPlugin)

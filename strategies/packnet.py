@@ -636,13 +636,13 @@ def _report(learner) -> dict:
     }
 
 
-def _adopt_pretrained(learner, experience) -> None:
+def _adopt_pretrained(learner, experience, **train_kwargs) -> None:
     """The pretrained network's own task: pruned as it is, then retrained on its data
     when on disk (no training epochs before pruning), else packed without data."""
     if len(experience.dataset):
         epochs, learner.train_epochs = learner.train_epochs, 0
         try:
-            learner.train(experience, eval_streams=[])
+            learner.train(experience, eval_streams=[], **train_kwargs)
         finally:
             learner.train_epochs = epochs
         return

@@ -289,7 +289,7 @@ def report(learner: Naive) -> dict:
     return {"mask_kept_fraction": list(plugin.kept_fraction().values())}
 
 
-def adopt_pretrained(learner: Naive, experience) -> None:
+def adopt_pretrained(learner: Naive, experience, **train_kwargs) -> None:
     """The pretrained network's own task: no mask, the backbone as it is serves it."""
     plugin = strategy_plugin(learner, PiggybackPlugin)
     plugin.adopt_unmasked(int(experience.task_label))

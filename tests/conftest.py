@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from clbench.cli import main
+
+
+@pytest.fixture(scope="session", autouse=True)
+def decoded_cache(tmp_path_factory) -> Path:
+    """Decoded-image caches of the session's runs go to a temporary folder, not ~/.cache."""
+    folder = tmp_path_factory.mktemp("decoded-cache")
+    previous = os.environ.get("CLBENCH_CACHE_DIR")
+    os.environ["CLBENCH_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["CLBENCH_CACHE_DIR"]
+    else:
+        os.environ["CLBENCH_CACHE_DIR"] = previous
 
 
 @pytest.fixture

@@ -21,18 +21,34 @@ SIZE = (40, 30)  # width, height
 BOX = (8, 5, 30, 24)  # left, upper, right, lower (PIL convention)
 BOX_COLOUR = (250, 20, 20)
 BACKGROUND = (20, 40, 230)
+CLASS_COLOURS = ((230, 30, 30), (30, 230, 30), (30, 30, 230), (230, 230, 30))
 
 
-def write_jpeg(path: Path, box: tuple[int, int, int, int] | None = None) -> None:
+def write_jpeg(
+    path: Path, box: tuple[int, int, int, int] | None = None, label: int | None = None
+) -> None:
     """A SIZE JPEG of BACKGROUND plus noise seeded by the file name (images differ, so
-    BatchNorm sees some variance) with ``box`` painted BOX_COLOUR."""
+    BatchNorm sees some variance) with ``box`` painted BOX_COLOUR.
+
+    With ``label``, the image is learnable but not trivially: the object (the box, or
+    the whole image) is a class colour under strong noise, with a class-coloured stripe."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(zlib.crc32(str(path.name).encode()))
-    noise = rng.integers(-20, 21, size=(SIZE[1], SIZE[0], 3))
-    pixels = np.clip(np.asarray(BACKGROUND) + noise, 0, 255).astype(np.uint8)
-    image = Image.fromarray(pixels)
-    if box is not None:
-        image.paste(BOX_COLOUR, box)
+    rng = np.random.default_rng(zlib.crc32(f"{path.parent.name}/{path.name}".encode()))
+    if label is None:
+        noise = rng.integers(-20, 21, size=(SIZE[1], SIZE[0], 3))
+        pixels = np.clip(np.asarray(BACKGROUND) + noise, 0, 255).astype(np.uint8)
+        image = Image.fromarray(pixels)
+        if box is not None:
+            image.paste(BOX_COLOUR, box)
+    else:
+        left, upper, right, lower = box or (0, 0, *SIZE)
+        pixels = np.full((SIZE[1], SIZE[0], 3), 128.0)
+        colour = np.asarray(CLASS_COLOURS[label % len(CLASS_COLOURS)], dtype=float)
+        stripe = upper + (label * 3) % max(1, lower - upper - 3)
+        pixels[upper:lower, left:right] = 128 + 0.1 * (colour - 128)
+        pixels[stripe : stripe + 3, left:right] = 128 + 0.4 * (colour - 128)
+        pixels += rng.normal(0, 90, size=pixels.shape)
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     image.save(path, quality=95, subsampling=0)  # 4:4:4: no colour bleeding at the box edge
 
 
@@ -44,7 +60,9 @@ def image_folder(folder: Path, classes: int, per_class: dict[str, int]) -> None:
                 write_jpeg(folder / split / f"class{k:02d}" / f"{i}.jpg")
 
 
-def cub(root: Path, classes: int = 3, train: int = 5, test: int = 2) -> Path:
+def cub(
+    root: Path, classes: int = 3, train: int = 5, test: int = 2, learnable: bool = False
+) -> Path:
     """CUB_200_2011 as extracted from the official archive (ids 1-based)."""
     folder = root / "CUB_200_2011"
     lines: dict[str, list[str]] = {
@@ -57,7 +75,7 @@ def cub(root: Path, classes: int = 3, train: int = 5, test: int = 2) -> Path:
         for i in range(train + test):
             image_id += 1
             relative = f"{name}/Bird_{k}_{i:04d}_{image_id}.jpg"
-            write_jpeg(folder / "images" / relative, BOX)
+            write_jpeg(folder / "images" / relative, BOX, k - 1 if learnable else None)
             lines["images"].append(f"{image_id} {relative}")
             lines["labels"].append(f"{image_id} {k}")
             lines["split"].append(f"{image_id} {int(i < train)}")
@@ -87,7 +105,9 @@ def _annotations(records: list[dict]) -> np.ndarray:
     return array
 
 
-def stanford_cars(root: Path, classes: int = 3, train: int = 5, test: int = 2) -> Path:
+def stanford_cars(
+    root: Path, classes: int = 3, train: int = 5, test: int = 2, learnable: bool = False
+) -> Path:
     """torchvision's Stanford Cars layout under ``root/stanford_cars``."""
     folder = root / "stanford_cars"
     left, upper, right, lower = BOX
@@ -99,7 +119,7 @@ def stanford_cars(root: Path, classes: int = 3, train: int = 5, test: int = 2) -
         for k in range(classes):
             for _ in range(count):
                 fname = f"{len(records) + 1:05d}.jpg"
-                write_jpeg(folder / f"cars_{split}" / fname, BOX)
+                write_jpeg(folder / f"cars_{split}" / fname, BOX, k if learnable else None)
                 records.append(
                     {
                         "bbox_x1": np.array([[left]]),
@@ -119,7 +139,7 @@ def stanford_cars(root: Path, classes: int = 3, train: int = 5, test: int = 2) -
     return folder
 
 
-def flowers102(root: Path, classes: int = 3, per_split: int = 3) -> Path:
+def flowers102(root: Path, classes: int = 3, per_split: int = 3, learnable: bool = False) -> Path:
     """torchvision's Flowers-102 layout under ``root/flowers-102`` (ids 1-based)."""
     folder = root / "flowers-102"
     labels, ids = [], {"trnid": [], "valid": [], "tstid": []}
@@ -128,7 +148,9 @@ def flowers102(root: Path, classes: int = 3, per_split: int = 3) -> Path:
             for _ in range(per_split):
                 labels.append(k + 1)
                 ids[split].append(len(labels))
-                write_jpeg(folder / "jpg" / f"image_{len(labels):05d}.jpg")
+                write_jpeg(
+                    folder / "jpg" / f"image_{len(labels):05d}.jpg", label=k if learnable else None
+                )
     savemat(str(folder / "imagelabels.mat"), {"labels": np.array([labels])})
     savemat(str(folder / "setid.mat"), {k: np.array([v]) for k, v in ids.items()})
     return folder

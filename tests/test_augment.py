@@ -12,6 +12,7 @@ from clbench.augment import (
     center_boxes,
     crop_exact,
     crop_resize,
+    padded_crop_boxes,
     sample_resized_crops,
 )
 
@@ -98,3 +99,31 @@ def test_device_augment_modes_shapes_normalisation_and_seeding():
     plain, mirrored = (small.float() - mean) / std, (small.flip(-1).float() - mean) / std
     for i in range(8):
         assert torch.equal(flips[i], plain[i]) or torch.equal(flips[i], mirrored[i])
+
+
+def test_padded_crop_is_a_torchvision_random_crop_with_the_same_offset_distribution():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (DRAWS // 10, 3, 32, 32), dtype=torch.uint8)
+    sizes = torch.tensor([[32, 32]]).expand(images.shape[0], 2)
+    augment = DeviceAugment("padded_crop", 32, mean=(0, 0, 0), std=(1 / 255,) * 3, padding=4)
+    out = augment(images, sizes, torch.Generator().manual_seed(2))
+    # Every output is one of torchvision's crops of the zero-padded image, maybe mirrored.
+    flipped = []
+    for image, crop in zip(images[:200], out[:200]):
+        padded = TF.pad(image, 4)
+        windows = [padded[:, t : t + 32, u : u + 32].float() for t in range(9) for u in range(9)]
+        plain = any(torch.equal(crop, window) for window in windows)
+        mirrored = any(torch.equal(crop, window.flip(-1)) for window in windows)
+        assert plain or mirrored
+        flipped.append(mirrored and not plain)
+    assert 0.35 < sum(flipped) / len(flipped) < 0.65
+    # Offsets 0..8 uniform on both axes, as RandomCrop(padding=4) draws them.
+    generator = torch.Generator().manual_seed(4)
+    corners = padded_crop_boxes(DRAWS, 4, generator).double()
+    torch.manual_seed(4)
+    reference = torch.tensor(
+        [T.RandomCrop.get_params(torch.empty(1, 40, 40), (32, 32))[:2] for _ in range(DRAWS)]
+    ).double()
+    assert (corners.mean(0) - reference.mean(0)).abs().max() < 0.06  # sd of a mean: 0.018
+    assert (corners.std(0) - reference.std(0)).abs().max() < 0.06
+    assert set(corners.flatten().long().tolist()) == set(range(9))

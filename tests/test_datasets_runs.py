@@ -289,8 +289,11 @@ def test_bad_data_fails_in_one_line_before_the_results_folder(run_cli, tmp_path)
     (root / "elsewhere").rename(root / "CUB_200_2011")
     bad = next((root / "stanford_cars" / "cars_test").glob("*.jpg"))
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
-    code, _, err = run_finegrained(run_cli, root, results, *args)  # decoded while evaluating
-    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    code, _, err = run_finegrained(run_cli, root, results, *args)  # decoded before training
+    assert code == 2 and err.startswith(f"clbench: error: cannot read image {bad}: ")
+    assert len(err.strip().splitlines()) == 1 and not results.exists()
+    code, _, err = run_finegrained(run_cli, root, results, *args, "--pipeline", "loader")
+    errors = [line for line in err.splitlines() if "error" in line.lower()]  # while evaluating
     assert code == 2 and "Traceback" not in err and len(errors) == 1
     assert errors[0].startswith(f"clbench: error: cannot read image {bad}: ")
     (record,) = find_records(results)

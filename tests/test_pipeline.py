@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import torch
+from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from avalanche.benchmarks.scenarios.task_aware import with_task_labels
+from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
 from avalanche.core import SupervisedPlugin
 
 from benchmarks.stream import Stream, TaskData
 from clbench.augment import DeviceAugment
 from clbench.datacache import stack_images
 from clbench.models import build_model
-from clbench.pipeline import InMemoryBatches, InMemoryPipelinePlugin
+from clbench.pipeline import InMemoryBatches, InMemoryPipelinePlugin, MemorySplit
 from strategies.base import quiet_evaluator
 
 
@@ -57,20 +60,16 @@ class _Inputs(SupervisedPlugin):
 def test_plugin_replaces_avalanche_loader_for_training_and_evaluation():
     from avalanche.training import Naive
 
-    train = {label: _decoded(12, 3, label) for label in range(2)}
-    test = {label: _decoded(6, 3, 10 + label) for label in range(2)}
-    placeholder = (torch.zeros(12, 3, 32, 32), torch.arange(12) % 3)
+    crop, centre = DeviceAugment("random_resized_crop", 32), DeviceAugment("center_crop", 32)
+    train = {label: MemorySplit(_decoded(12, 3, label), crop) for label in range(2)}
+    test = {label: MemorySplit(_decoded(6, 3, 10 + label), centre) for label in range(2)}
+    # Avalanche's own loader would serve these 7 images of 16x16 instead.
+    placeholder = (torch.zeros(7, 3, 16, 16), torch.arange(7) % 3)
     tasks = [TaskData(f"t{i}", 3, placeholder, placeholder, placeholder) for i in range(2)]
     stream = Stream("synthetic", tasks, 3, 32)
     model = build_model("smallcnn", [3, 3], in_channels=3)
     recorder = _Inputs()
-    pipeline = InMemoryPipelinePlugin(
-        train,
-        test,
-        DeviceAugment("random_resized_crop", 32),
-        DeviceAugment("center_crop", 32),
-        seed=0,
-    )
+    pipeline = InMemoryPipelinePlugin(train, test, seed=0)
     strategy = Naive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
@@ -86,8 +85,30 @@ def test_plugin_replaces_avalanche_loader_for_training_and_evaluation():
     strategy.eval(stream.benchmark.test_stream)
     train_seen = [s for s in recorder.seen if s[0] == "train"]
     eval_seen = [s for s in recorder.seen if s[0] == "eval"]
-    # 12 decoded images per task in batches of 5 (not the 12 placeholder tensors' loader).
+    # 12 decoded images per task in batches of 5 (not the 7 placeholder tensors' loader).
     assert [s[1][0] for s in train_seen] == [5, 5, 2, 5, 5, 2]
     assert {s[1][1:] for s in train_seen} == {(3, 32, 32)}
     assert [s[2] for s in train_seen] == [0, 0, 0, 1, 1, 1]
     assert [s[1][0] for s in eval_seen] == [4, 2, 4, 2]
+    # A stream of another name (the run's fingerprint probes) keeps Avalanche's loader.
+    recorder.seen.clear()
+    probe = benchmark_from_datasets(
+        probe=[_make_taskaware_tensor_classification_dataset(*placeholder, task_labels=1)]
+    )
+    strategy.eval(with_task_labels(probe).streams["probe"])
+    assert [s[1] for s in recorder.seen] == [(4, 3, 16, 16), (3, 3, 16, 16)]
+
+
+def test_plugin_state_restores_the_batch_sequence():
+    crop = DeviceAugment("random_resized_crop", 32)
+    plugin = InMemoryPipelinePlugin({0: MemorySplit(_decoded(10, 3, 0), crop)}, {}, seed=3)
+    batches = InMemoryBatches(
+        plugin.splits["train"][0].data, 0, 4, crop, torch.device("cpu"), True, plugin.generator
+    )
+    list(batches)  # one epoch drawn
+    state = plugin.state_dict()
+    second = list(batches)
+    list(batches)
+    plugin.load_state_dict(state)
+    again = list(batches)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(second, again))

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from benchmarks import STREAMS
 from benchmarks.catalog import permutable_tasks
-from clbench.config import RunConfig, check_choice
+from clbench.config import MAX_DEFAULT_WORKERS, PIPELINES, PRECISIONS, RunConfig, check_choice
 from clbench.errors import RunDiverged, UserError
 from clbench.models import ARCHITECTURES
 
@@ -72,6 +72,45 @@ def add_parser(commands) -> None:
         "IMAGENET1K_V1 weights in $TORCH_HOME/hub/checkpoints)",
     )
     add("--weights", help="ImageNet-pretrained torchvision state dict (.pth) to start from")
+    fast = run.add_argument_group(
+        "input pipeline and speed",
+        "Small image datasets (CUBS, Cars, Flowers, Sketch, CIFAR-100) are decoded once "
+        "(after the bounding-box crop), resized as the papers' transforms resize them, kept "
+        "as uint8 tensors (on the GPU when they fit) and cached on disk; random crops, flips "
+        "and normalisation run on the device in batches. ImageNet, Places365 and WikiArt "
+        "stream from disk through DataLoader workers.",
+    )
+    fast.add_argument(
+        "--pipeline",
+        choices=PIPELINES,
+        default="memory",
+        help="memory (default): as above; loader: every image dataset through torchvision "
+        "transforms in DataLoader workers",
+    )
+    fast.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="bf16: autocast (weights and optimizer stay fp32); auto (default): bf16 on "
+        "CUDA, fp32 on the CPU. On CUDA, inputs and weights are channels_last and "
+        "cudnn.benchmark is on",
+    )
+    fast.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the backbone (needs a C++ compiler; the first steps compile)",
+    )
+    fast.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="DataLoader worker processes for decoding and large datasets (default: CPU "
+        f"cores, at most {MAX_DEFAULT_WORKERS})",
+    )
+    fast.add_argument(
+        "--cache-dir",
+        help="decoded-image cache (default $CLBENCH_CACHE_DIR or ~/.cache/clbench/decoded)",
+    )
     safety = run.add_argument_group(
         "checkpoints",
         "After every task the run saves <run folder>/checkpoint.pt; running the same "
@@ -156,6 +195,11 @@ def config_from_args(args: argparse.Namespace, order: list[int] | None = None) -
         checkpoint_every=args.checkpoint_every,
         pretrained=args.pretrained,
         weights=args.weights,
+        pipeline=args.pipeline,
+        precision=args.precision,
+        compile=args.compile,
+        workers=args.workers,
+        cache_dir=args.cache_dir,
         options=given_strategy_options(args),
     ).resolved()
 
