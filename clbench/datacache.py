@@ -80,14 +80,13 @@ def load_decoded(path: Path) -> DecodedImages:
 def cached_split(
     cache_dir: Path, description: dict, decode: Callable[[], DecodedImages]
 ) -> DecodedImages:
-    """The split described by ``description``: from the cache when present, otherwise
-    decoded by ``decode()`` and saved. An unreadable cache file is rebuilt."""
+    """The split described by ``description``, memory-mapped from the cache file;
+    decoded by ``decode()`` and saved first when absent. An unreadable file is rebuilt."""
     path = cache_dir / f"{cache_key(description)}.pt"
     if path.exists():
         try:
             return load_decoded(path)
         except (RuntimeError, OSError, KeyError, EOFError):
             path.unlink(missing_ok=True)
-    data = decode()
-    save_decoded(path, data)
-    return data
+    save_decoded(path, decode())
+    return load_decoded(path)  # memory-mapped: the decoded copy is not kept in RAM

@@ -14,7 +14,7 @@ from clbench.commands import stdout_console
 from clbench.config import check_choice
 from clbench.models import ARCHITECTURES
 
-DEFAULT_ARCHS = ("smallcnn", "resnet18", "resnet50")
+DEFAULT_ARCHS = ("vgg16", "vgg16_bn", "resnet50", "densenet121")
 THROUGHPUT_COLUMNS = (
     ("model alone img/s", "model_only_ips", "{:,.0f}"),
     ("fine-tuning img/s", "finetune_ips", "{:,.0f}"),
