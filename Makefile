@@ -23,6 +23,7 @@ install: $(DEPS_STAMP)
 	@$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 
 demo: install
+	@rm -rf $(DEMO_RESULTS)
 	@for strategy in $$($(PY) cli.py list --names strategies); do \
 		$(PY) cli.py run --strategy $$strategy --stream splitmnist --results $(DEMO_RESULTS) --restart || exit $$?; \
 	done

@@ -16,7 +16,7 @@ from clbench.errors import UserError
 from clbench.models import ARCHITECTURES
 
 # Options that say where/how a run is executed, not what is measured.
-_NOT_IDENTITY = (
+NOT_IDENTITY = (
     "run_id",
     "results",
     "device",
@@ -26,6 +26,8 @@ _NOT_IDENTITY = (
     "cache_dir",
     "compile",
 )
+RECORDED_BEFORE = {"pipeline": "loader", "precision": "fp32"}
+"""What runs recorded before an option existed did: their value of that option."""
 PIPELINES = ("memory", "loader")
 PRECISIONS = ("auto", "fp32", "bf16")
 MAX_DEFAULT_WORKERS = 8
@@ -112,7 +114,7 @@ class RunConfig:
 
     def identity(self) -> dict:
         """The options that define what the run measures (not where or how it runs)."""
-        return {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY}
+        return {k: v for k, v in asdict(self).items() if k not in NOT_IDENTITY}
 
     def fingerprint(self) -> str:
         """Short hash of :meth:`identity`."""

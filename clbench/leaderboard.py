@@ -24,6 +24,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from clbench.config import NOT_IDENTITY, RECORDED_BEFORE
 from clbench.metrics import (
     average_accuracy,
     average_forgetting,
@@ -38,7 +39,7 @@ from clbench.records import RECORD_NAME, load_record
 from clbench.storage import MB
 
 # Config fields that do not define a group: averaged over, or where/how a run executed.
-NOT_GROUPING = ("seed", "order", "run_id", "results", "device", "data_root", "checkpoint_every")
+NOT_GROUPING = ("seed", "order", *NOT_IDENTITY)
 # Tasks whose top-5 error the paper reports in parentheses.
 TOP5_TASK_PREFIXES = ("imagenet", "places")
 FORMATS = ("table", "markdown", "csv", "json", "latex")
@@ -208,8 +209,10 @@ def _storage(record: dict, key: str) -> int | None:
 
 
 def identity(config: dict) -> dict:
-    """The config fields that define a group, strategy options flattened in."""
-    fields = {k: v for k, v in config.items() if k not in NOT_GROUPING and k != "options"}
+    """The config fields that define a group, strategy options flattened in (a record
+    older than an option counts with the value runs had before it existed)."""
+    fields = {k: v for k, v in {**RECORDED_BEFORE, **config}.items() if k not in NOT_GROUPING}
+    fields.pop("options", None)
     fields.update(config.get("options") or {})
     return fields
 

@@ -157,6 +157,20 @@ def test_options_split_groups_and_label_them(tmp_path):
     assert all(len(g.records) == 2 for g in groups)
 
 
+def test_how_a_run_executed_does_not_split_groups_but_its_pipeline_does(tmp_path):
+    how = [
+        {"workers": 8, "cache_dir": "/a", "compile": True, "pipeline": "memory"},
+        {"workers": 0, "cache_dir": "/b", "compile": False, "pipeline": "memory"},
+        {"pipeline": "loader", "precision": "fp32"},
+        {},  # recorded before --pipeline and --precision existed: loader, fp32
+    ]
+    for seed, fields in enumerate(how):
+        write(tmp_path, make_record("finetune", seed, ORDERS[0], seed, **fields), f"s{seed}")
+    groups = build_groups(scan_records(tmp_path).records)
+    labels = {g.label: len(g.records) for g in groups}
+    assert labels == {"finetune (pipeline=memory)": 2, "finetune (pipeline=loader)": 2}
+
+
 def test_default_task_order_undoes_the_permutation():
     assert default_task_order([make_record("finetune", 0, [0, 3, 1, 2], 0)]) == TASKS
 
