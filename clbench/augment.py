@@ -153,28 +153,49 @@ class DeviceAugment:
         self.mean = torch.tensor(mean).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std).view(1, -1, 1, 1) * 255
 
+    def draw(
+        self, sizes: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The random part, on the CPU, for images of ``sizes`` (``[B, 2]``): crop boxes
+        ``[B, 4]`` (top, left, height, width; ``padded_crop``: in the padded image) and
+        horizontal flips ``[B]``. Drawn for a whole epoch at once, they reach the device
+        in one copy instead of one (synchronising) copy per batch."""
+        sizes = sizes.cpu()
+        batch, side = sizes.shape[0], self.output_size
+        if self.mode == "center_crop":
+            return center_boxes(sizes, side), torch.zeros(batch, dtype=torch.bool)
+        flip = torch.rand(batch, generator=generator) < 0.5
+        if self.mode == "random_resized_crop":
+            return sample_resized_crops(sizes, generator=generator), flip
+        if self.mode == "padded_crop":
+            corners = padded_crop_boxes(batch, self.padding, generator)
+        else:
+            corners = torch.zeros(batch, 2, dtype=torch.int64)
+        return torch.cat([corners, torch.full_like(corners, side)], dim=1), flip
+
+    def apply(self, images: Tensor, boxes: Tensor, flip: Tensor) -> Tensor:
+        """Crop, resize, flip and normalise ``images`` with drawn parameters (on their
+        device: see :meth:`draw`)."""
+        side = self.output_size
+        if self.mode == "random_resized_crop":
+            out = crop_resize(images, boxes, side, flip)
+        else:
+            if self.mode == "padded_crop":
+                pad = self.padding
+                images = F.pad(images[:, :, :side, :side], (pad, pad, pad, pad))
+            out = crop_exact(images, boxes, side)
+            if self.mode != "center_crop":
+                out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
+        mean, std = self._statistics(out.device)
+        return (out - mean) / std
+
     def __call__(
         self, images: Tensor, sizes: Tensor, generator: torch.Generator | None = None
     ) -> Tensor:
-        batch = images.shape[0]
-        sizes = sizes.cpu()
-        if self.mode == "center_crop":
-            out = crop_exact(images, center_boxes(sizes, self.output_size), self.output_size)
-        else:
-            flip = torch.rand(batch, generator=generator) < 0.5
-            if self.mode == "random_resized_crop":
-                boxes = sample_resized_crops(sizes, generator=generator)
-                out = crop_resize(images, boxes, self.output_size, flip)
-            elif self.mode == "padded_crop":
-                side, pad = self.output_size, self.padding
-                padded = F.pad(images[:, :, :side, :side], (pad, pad, pad, pad))
-                corners = padded_crop_boxes(batch, pad, generator)
-                boxes = torch.cat([corners, torch.full_like(corners, side)], dim=1)
-                out = crop_exact(padded, boxes, side)
-                out = torch.where(flip.to(images.device).view(-1, 1, 1, 1), out.flip(-1), out)
-            else:
-                side = self.output_size
-                whole = images[:, :, :side, :side].float()
-                out = torch.where(flip.to(images.device).view(-1, 1, 1, 1), whole.flip(-1), whole)
-        mean, std = self.mean.to(out.device), self.std.to(out.device)
-        return (out - mean) / std
+        boxes, flip = self.draw(sizes, generator)
+        return self.apply(images, boxes.to(images.device), flip.to(images.device))
+
+    def _statistics(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        if self.mean.device != device:
+            self.mean, self.std = self.mean.to(device), self.std.to(device)
+        return self.mean, self.std

@@ -52,31 +52,47 @@ class InMemoryBatches:
         self.generator = generator
         self.channels_last = channels_last
         staged = data.images.is_pinned() and device.type == "cuda"
-        self._staging = torch.empty_like(data.images[:batch_size]).pin_memory() if staged else None
+        # Two pinned staging buffers, each reused only after its previous copy finished.
+        self._staging = (
+            [torch.empty_like(data.images[:batch_size]).pin_memory() for _ in range(2)]
+            if staged
+            else None
+        )
+        self._copied = [None, None] if staged else None
 
     def __len__(self) -> int:
         return math.ceil(len(self.data) / self.batch_size)
 
-    def _images(self, index: Tensor) -> Tensor:
+    def _images(self, index: Tensor, batch_number: int) -> Tensor:
         if self._staging is None:
-            return self.data.images[index.to(self.data.images.device)].to(self.device)
-        buffer = self._staging[: index.shape[0]]
+            return self.data.images[index].to(self.device)
+        slot = batch_number % 2
+        if self._copied[slot] is not None:
+            self._copied[slot].synchronize()
+        buffer = self._staging[slot][: index.shape[0]]
         torch.index_select(self.data.images, 0, index, out=buffer)
-        return buffer.to(self.device, non_blocking=True)
+        images = buffer.to(self.device, non_blocking=True)
+        self._copied[slot] = torch.cuda.Event()
+        self._copied[slot].record()
+        return images
 
     def __iter__(self) -> Iterator[list[Tensor]]:
         count = len(self.data)
         order = (
             torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
         )
-        for start in range(0, count, self.batch_size):
-            index = order[start : start + self.batch_size]
-            x = self.augment(self._images(index), self.data.sizes[index], self.generator)
+        # The epoch's random draws and labels go to the device once, not once per batch.
+        boxes, flip = self.augment.draw(self.data.sizes[order], self.generator)
+        boxes, flip = boxes.to(self.device), flip.to(self.device)
+        targets = self.data.targets[order.to(self.data.targets.device)].to(self.device)
+        order = order.to(self.data.images.device)
+        for number, start in enumerate(range(0, count, self.batch_size)):
+            batch = slice(start, start + self.batch_size)
+            x = self.augment.apply(self._images(order[batch], number), boxes[batch], flip[batch])
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = self.data.targets[index.to(self.data.targets.device)].to(self.device)
-            t = torch.full_like(y, self.task_label)
-            yield [x, y, t]
+            y = targets[batch]
+            yield [x, y, torch.full_like(y, self.task_label)]
 
 
 @dataclass(frozen=True)
