@@ -179,13 +179,15 @@ class DeviceAugment:
         side = self.output_size
         if self.mode == "random_resized_crop":
             out = crop_resize(images, boxes, side, flip)
+        elif self.mode == "flip":  # the stored image is the input: nothing to gather
+            out = images[:, :, :side, :side].float()
+        elif self.mode == "padded_crop":
+            pad = self.padding
+            out = crop_exact(F.pad(images[:, :, :side, :side], (pad, pad, pad, pad)), boxes, side)
         else:
-            if self.mode == "padded_crop":
-                pad = self.padding
-                images = F.pad(images[:, :, :side, :side], (pad, pad, pad, pad))
             out = crop_exact(images, boxes, side)
-            if self.mode != "center_crop":
-                out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
+        if self.mode in ("flip", "padded_crop"):
+            out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
         mean, std = self._statistics(out.device)
         return (out - mean) / std
 
