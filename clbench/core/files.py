@@ -1,0 +1,111 @@
+"""Files the harness writes and reads: atomic writes with normal permissions, and
+reads that accept only regular files of a bounded size.
+
+Every file the harness writes (records, checkpoints, leaderboards, caches) goes through
+:func:`atomic_write`: readers see the previous complete file or the new complete file,
+never a partial one, and the file gets the permissions a plain ``open`` would give it
+(``0o666`` minus the user's umask), so colleagues on a shared cluster can read results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+MAX_JSON_BYTES = 64 * 2**20
+"""Largest JSON file (a run record, a grid) the harness reads: far above any real one."""
+
+
+def atomic_write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (see :func:`atomic_write_text`).
+
+    Serialisation happens before anything touches the disk.
+    """
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write`` on a temporary file next to ``path``, fsync it and rename it over
+    ``path`` (then fsync the folder, best effort, so the rename survives a power cut).
+
+    Readers see either the previous complete file or the new complete file, never a
+    partial one; an error while writing removes the temporary file (a killed process
+    leaves it: :func:`temporary_files` finds such leftovers). The file gets mode
+    ``0o666 & ~umask``, as a plain ``open`` would create it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def temporary_files(path: Path) -> list[Path]:
+    """Temporary files :func:`atomic_write` left next to ``path`` (killed mid-write)."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+class UnreadableFile(ValueError):
+    """A file that is not a regular file, is too large, or cannot be decoded."""
+
+
+def read_regular_text(path: Path, limit: int = MAX_JSON_BYTES) -> str:
+    """The UTF-8 text of ``path``, which must be a regular file of at most ``limit``
+    bytes: a FIFO, a device (a symlink to ``/dev/zero``) or a folder is refused without
+    blocking or reading it. Raises :class:`UnreadableFile` (or ``OSError``)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile("not a regular file")
+        if info.st_size > limit:
+            raise UnreadableFile(f"larger than {limit // 2**20} MiB")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise UnreadableFile(f"larger than {limit // 2**20} MiB")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise UnreadableFile("not UTF-8 text") from None
+
+
+def read_json_object(path: Path, limit: int = MAX_JSON_BYTES) -> dict:
+    """A JSON object read with :func:`read_regular_text`; raises :class:`UnreadableFile`
+    when the file is not one (``OSError`` when it cannot be opened)."""
+    try:
+        data = json.loads(read_regular_text(path, limit))
+    except json.JSONDecodeError as err:
+        raise UnreadableFile(f"not JSON ({err.msg}, line {err.lineno})") from None
+    if not isinstance(data, dict):
+        raise UnreadableFile("not a JSON object")
+    return data

@@ -1,0 +1,274 @@
+"""The run record: one typed object that owns the fields of ``record.json``.
+
+A record is written after every task (atomically) and read back by ``run`` (resume),
+``check``, ``compare``, ``plot``, ``runs`` and ``sweep``. Its JSON is the interface
+users and scripts depend on (see INTERFACES.md); :meth:`RunRecord.to_dict` writes the
+same keys in the same order as every earlier version, and :meth:`RunRecord.from_dict`
+reads records of earlier versions. Reading validates the structure: a damaged or
+foreign file is refused with one line naming the file and the field
+(:class:`RecordError`), never a traceback further down.
+
+This module needs no torch: listing and comparing records stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from clbench.core.files import UnreadableFile, atomic_write_json, read_json_object
+
+RECORD_NAME = "record.json"
+STATUSES = ("running", "complete", "diverged", "failed")
+OPTIONAL = ("resumed", "diverged", "error", "strategy_report")
+"""Keys written only once they have a value, after the always-present ones."""
+
+
+class RecordError(ValueError):
+    """A record file that cannot be used: unreadable, or a field of the wrong shape."""
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass
+class RunRecord:
+    """Everything a run reports; field names and order are the JSON's.
+
+    ``acc_top1``/``acc_top5``: accuracy matrices in percent, row i = after training task
+    i, column j = task j (``None`` where j > i, where top-5 does not apply, or where the
+    task was not measured). ``final`` and ``storage`` are set when the run completes.
+    """
+
+    status: str
+    config: dict
+    environment: dict
+    tasks: list[str]
+    stream: dict
+    not_measured: list[str]
+    acc_top1: list[list[float | None]]
+    acc_top5: list[list[float | None]]
+    final: dict | None
+    storage: dict | None
+    timings: dict
+    fingerprints: list[dict]
+    resumed: list[dict] | None = None
+    diverged: dict | None = None
+    error: str | None = None
+    strategy_report: dict | None = None
+    path: Path | None = field(default=None, compare=False, repr=False)
+    """Where the record was read from (not part of the JSON)."""
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def start(
+        cls, config: dict, environment: dict, tasks: list[str], stream: dict, not_measured
+    ) -> RunRecord:
+        """A new record of a run that is starting (status ``running``)."""
+        return cls(
+            status="running",
+            config=config,
+            environment=environment,
+            tasks=list(tasks),
+            stream=stream,
+            not_measured=list(not_measured),
+            acc_top1=[],
+            acc_top5=[],
+            final=None,
+            storage=None,
+            timings={"train_seconds": [], "eval_seconds": [], "images_per_second": []},
+            fingerprints=[],
+        )
+
+    def append_row(self, top1: list[float | None], top5: list[float | None]) -> None:
+        """Add the accuracy row of the task just trained (``len(top1)`` tasks evaluated);
+        rows a strategy skipped (joint training) are filled with ``None``."""
+        num_tasks = len(self.tasks)
+        for matrix in (self.acc_top1, self.acc_top5):
+            while len(matrix) < len(top1) - 1:
+                matrix.append([None] * num_tasks)
+        padding = [None] * (num_tasks - len(top1))
+        self.acc_top1.append(list(top1) + padding)
+        self.acc_top5.append(list(top5) + padding)
+
+    def add_timing(self, train_seconds: float, eval_seconds: float, images: int) -> None:
+        """Wall seconds of the task just trained and evaluated, and its training images."""
+        self.timings["train_seconds"].append(train_seconds)
+        self.timings["eval_seconds"].append(eval_seconds)
+        self.timings["images_per_second"].append(images / train_seconds)
+
+    def note_resumed(self, entry: dict) -> None:
+        """Remember that an invocation resumed the run (where, with which commit)."""
+        self.resumed = [*(self.resumed or []), entry]
+
+    def mark_failed(self, error: str) -> None:
+        self.status, self.error = "failed", error
+
+    def mark_diverged(self, where: dict, error: str) -> None:
+        """Status ``diverged``: ``where`` = task, task_index, epoch; ``error`` one line."""
+        self.status, self.diverged, self.error = "diverged", where, error
+
+    def complete(self, final: dict, storage: dict, report: dict | None) -> None:
+        self.final, self.storage = final, storage
+        if report is not None:
+            self.strategy_report = report
+        self.status = "complete"
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def strategy(self) -> str:
+        return self.config["strategy"]
+
+    @property
+    def final_top1(self) -> list[float | None]:
+        """Accuracy of every task after the last one was trained."""
+        return list(self.acc_top1[-1]) if self.acc_top1 else []
+
+    @property
+    def final_top5(self) -> list[float | None]:
+        return list(self.acc_top5[-1]) if self.acc_top5 else []
+
+    @property
+    def train_seconds(self) -> list[float]:
+        return list(self.timings.get("train_seconds", []))
+
+    @property
+    def images_per_second(self) -> list[float]:
+        return list(self.timings.get("images_per_second", []))
+
+    def storage_value(self, key: str) -> int | None:
+        """``total_bytes`` or ``models`` of the storage block (None before completion)."""
+        return None if self.storage is None else self.storage.get(key)
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        """The JSON object, keys in the order every version wrote them."""
+        data = {}
+        for item in fields(self):
+            if item.name == "path":
+                continue
+            value = getattr(self, item.name)
+            if item.name in OPTIONAL and value is None:
+                continue
+            data[item.name] = value
+        return data
+
+    def save(self, path: Path) -> None:
+        """Write the record atomically to ``path``."""
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "record") -> RunRecord:
+        """Validate and wrap a record's JSON object; :class:`RecordError` names
+        ``source`` and the first field that is missing or malformed."""
+        problem = _problem(data)
+        if problem is not None:
+            raise RecordError(f"{source}: {problem}")
+        known = {item.name for item in fields(cls)} - {"path"}
+        defaults = {"stream": {}, "not_measured": [], "fingerprints": []}  # older records
+        return cls(**{**defaults, **{k: v for k, v in data.items() if k in known}})
+
+    @classmethod
+    def load(cls, path: Path) -> RunRecord:
+        """Read and validate ``path``; :class:`RecordError` when it is unusable."""
+        try:
+            data = read_json_object(path)
+        except (OSError, UnreadableFile) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise RecordError(f"{path}: unreadable ({reason})") from None
+        record = cls.from_dict(data, str(path))
+        record.path = path
+        return record
+
+
+# ---------------------------------------------------------------------- validation
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _numbers(values: Any) -> bool:
+    return isinstance(values, list) and all(v is None or is_number(v) for v in values)
+
+
+def _matrix_problem(name: str, matrix: Any, num_tasks: int) -> str | None:
+    if not isinstance(matrix, list) or len(matrix) > num_tasks:
+        return f"'{name}' is not a list of at most {num_tasks} rows"
+    for row in matrix:
+        if not isinstance(row, list) or len(row) != num_tasks:
+            return f"'{name}' rows do not match the {num_tasks} tasks"
+        if not _numbers(row):
+            return f"'{name}' holds values that are not finite numbers"
+    return None
+
+
+def _config_problem(config: Any, num_tasks: int) -> str | None:
+    if not isinstance(config, dict):
+        return "'config' is not an object"
+    for key in ("stream", "arch", "strategy"):
+        if not isinstance(config.get(key), str):
+            return f"'config.{key}' is missing or not a string"
+    if not _is_int(config.get("seed", 0)):
+        return "'config.seed' is not an integer"
+    if not isinstance(config.get("options", {}), dict):
+        return "'config.options' is not an object"
+    order = config.get("order")
+    if order is not None:
+        if not isinstance(order, list) or not all(_is_int(i) for i in order):
+            return "'config.order' is not a list of integers"
+        if sorted(order) != list(range(len(order))) or len(order) > num_tasks:
+            return "'config.order' is not a permutation of the tasks"
+    return None
+
+
+def _problem(data: Any) -> str | None:
+    """The first structural problem of a record's JSON object, or None."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if data.get("status") not in STATUSES:
+        return f"'status' is not one of {', '.join(STATUSES)}"
+    required = ("config", "environment", "tasks", "acc_top1", "acc_top5", "final", "timings")
+    for key in (*required, "storage"):
+        if key not in data:
+            return f"'{key}' is missing"
+    tasks = data["tasks"]
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+        return "'tasks' is not a non-empty list of task names"
+    problem = _config_problem(data["config"], len(tasks))
+    if problem:
+        return problem
+    environment = data["environment"]
+    if not isinstance(environment, dict) or not isinstance(environment.get("device"), str):
+        return "'environment' is not an object with a 'device'"
+    for name in ("acc_top1", "acc_top5"):
+        problem = _matrix_problem(name, data[name], len(tasks))
+        if problem:
+            return problem
+    timings = data["timings"]
+    if not isinstance(timings, dict) or not all(
+        _numbers(timings.get(k, [])) for k in ("train_seconds", "images_per_second")
+    ):
+        return "'timings' does not hold lists of numbers"
+    final, storage = data["final"], data["storage"]
+    if data["status"] == "complete":
+        if not isinstance(final, dict) or not _numbers(final.get("top1")):
+            return "'final' of a complete run is not an object with 'top1'"
+        if not isinstance(storage, dict):
+            return "'storage' of a complete run is not an object"
+    if final is not None and not isinstance(final, dict):
+        return "'final' is not an object"
+    if storage is not None and not (
+        isinstance(storage, dict)
+        and _is_int(storage.get("total_bytes"))
+        and _is_int(storage.get("models"))
+    ):
+        return "'storage' does not hold integer 'total_bytes' and 'models'"
+    if data["status"] in ("failed", "diverged") and not isinstance(data.get("error"), str):
+        return f"'error' of a {data['status']} run is missing"
+    for key, kind in (("stream", dict), ("not_measured", list), ("fingerprints", list)):
+        if key in data and not isinstance(data[key], kind):
+            return f"'{key}' is not a{'n object' if kind is dict else ' list'}"
+    return None
