@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from avalanche.core import SupervisedPlugin
 
-from clbench.storage import shared_network_storage
-from strategies.base import BuildContext, StrategySpec, batchnorm_modules, make_naive
+from strategies.base import BuildContext
+from strategies.templates import batchnorm_modules, make_naive
 
 
 class FreezeBackbonePlugin(SupervisedPlugin):
@@ -51,12 +51,3 @@ class FreezeBackbonePlugin(SupervisedPlugin):
 
 def build(ctx: BuildContext):
     return make_naive(ctx, [FreezeBackbonePlugin(start=0 if ctx.config.pretrained else 1)])
-
-
-SPEC = StrategySpec(
-    name="classifier_only",
-    summary="frozen backbone, a new head per task (first task trains it when not pretrained)",
-    build=build,
-    storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
-    old_tasks_exact=True,
-)

@@ -20,7 +20,7 @@ Avalanche's ``EWCPlugin`` is not used: its importances square the gradient of ea
 (with batch size B it is up to B times smaller, and not uniformly so). See
 tests/test_strategies.py.
 
-Serving needs one network (:func:`clbench.storage.shared_network_storage`): the Fisher
+Serving needs one network (:func:`clbench.core.storage.shared_network_storage`): the Fisher
 and the anchors are needed only to train later tasks.
 """
 
@@ -32,8 +32,8 @@ from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
-from clbench.storage import shared_network_storage
-from strategies.base import BuildContext, Option, StrategySpec, make_naive, strategy_plugin
+from strategies.base import BuildContext
+from strategies.templates import make_naive, strategy_plugin
 
 EWC_LAMBDA = 100.0
 FISHER_SAMPLES = 200
@@ -142,27 +142,3 @@ def build(ctx: BuildContext):
     return make_naive(
         ctx, [DiagonalEWCPlugin(options["ewc_lambda"], options["ewc_fisher_samples"])]
     )
-
-
-SPEC = StrategySpec(
-    name="ewc",
-    summary="Elastic Weight Consolidation: diagonal-Fisher penalty towards old tasks' weights",
-    build=build,
-    storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
-    adopt_pretrained=adopt_pretrained,
-    options=(
-        Option(
-            "--ewc-lambda",
-            float,
-            EWC_LAMBDA,
-            "weight lambda of the penalty lambda/2 * F * (theta - theta_old)^2; with SGD, "
-            "lr * lambda * F > 2 diverges (splitmnist: 1000 does on seed 1)",
-        ),
-        Option(
-            "--ewc-fisher-samples",
-            int,
-            FISHER_SAMPLES,
-            "training images per task used to estimate the Fisher (0: all)",
-        ),
-    ),
-)

@@ -6,17 +6,9 @@ rely on keeps changing, so their accuracy drops (catastrophic forgetting).
 
 from __future__ import annotations
 
-from clbench.storage import shared_network_storage
-from strategies.base import BuildContext, StrategySpec, make_naive
+from strategies.base import BuildContext
+from strategies.templates import make_naive
 
 
 def build(ctx: BuildContext):
     return make_naive(ctx)
-
-
-SPEC = StrategySpec(
-    name="finetune",
-    summary="shared backbone fine-tuned on each task, nothing protects old tasks (lower bound)",
-    build=build,
-    storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
-)

@@ -4,7 +4,7 @@ Before each task the model is reset to the initial network (the pretrained weigh
 there are some; otherwise the seeded random initialisation) and the optimizer state is
 cleared; after the task its whole state is kept as network j. Evaluating task j loads
 network j, so no task ever changes another. The upper reference of the PackNet paper;
-storage is one full network per task (:func:`clbench.storage.individual_storage`).
+storage is one full network per task (:func:`clbench.core.storage.individual_storage`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
-from clbench.storage import individual_storage
-from strategies.base import BuildContext, StrategySpec, make_naive, strategy_plugin
+from strategies.base import BuildContext
+from strategies.templates import make_naive, strategy_plugin
 
 
 def _snapshot(model: nn.Module) -> dict[str, Tensor]:
@@ -73,13 +73,3 @@ def adopt_pretrained(learner, experience, **train_kwargs) -> None:
     """The pretrained network's own task: network 0 is the pretrained network as it is."""
     plugin = strategy_plugin(learner, IndividualNetworksPlugin)
     plugin.networks[int(experience.task_label)] = _snapshot(learner.model)
-
-
-SPEC = StrategySpec(
-    name="individual",
-    summary="a separate copy of the initial network fine-tuned per task (upper reference)",
-    build=build,
-    storage=lambda model, num_tasks, options, pretrained: individual_storage(model, num_tasks),
-    adopt_pretrained=adopt_pretrained,
-    old_tasks_exact=True,
-)

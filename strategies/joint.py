@@ -9,7 +9,7 @@ same number of updates as training each task once. Mixed-task batches run throug
 :class:`clbench.models.MultiHeadNet`, which pads the logits of narrower heads with
 ``-inf``: each sample's cross-entropy is over its own task's classes only.
 
-Serving needs one network (:func:`clbench.storage.shared_network_storage`).
+Serving needs one network (:func:`clbench.core.storage.shared_network_storage`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch
 from avalanche.training import JointTraining
 from torch.utils.data import DataLoader, Sampler
 
-from clbench.storage import shared_network_storage
-from strategies.base import BuildContext, StrategySpec, make_sgd, make_template
+from strategies.base import BuildContext
+from strategies.templates import make_sgd, make_template
 
 
 class TaskBalancedBatchSampler(Sampler[list[int]]):
@@ -83,12 +83,3 @@ class BalancedJointTraining(JointTraining):
 
 def build(ctx: BuildContext) -> BalancedJointTraining:
     return make_template(ctx, BalancedJointTraining, make_sgd(ctx.model.parameters(), ctx.config))
-
-
-SPEC = StrategySpec(
-    name="joint",
-    summary="all tasks trained together, task-balanced batches, one head per task (reference)",
-    build=build,
-    storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
-    trains_jointly=True,
-)

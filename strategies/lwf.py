@@ -20,7 +20,7 @@ Avalanche's ``LwFPlugin`` is not used: it asks the model for every head's output
 runs its teacher in train mode (BatchNorm batch statistics, dropout). See
 tests/test_strategies.py.
 
-Serving needs one network (:func:`clbench.storage.shared_network_storage`): the
+Serving needs one network (:func:`clbench.core.storage.shared_network_storage`): the
 teacher copy exists only while a task trains.
 """
 
@@ -34,15 +34,8 @@ import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
-from clbench.storage import shared_network_storage
-from strategies.base import (
-    BuildContext,
-    Option,
-    StrategySpec,
-    batchnorm_modules,
-    make_naive,
-    strategy_plugin,
-)
+from strategies.base import BuildContext
+from strategies.templates import batchnorm_modules, make_naive, strategy_plugin
 
 TEMPERATURE = 2.0
 WEIGHT = 1.0
@@ -186,23 +179,3 @@ def build(ctx: BuildContext):
         options["lwf_temperature"], options["lwf_weight"], options["lwf_warmup_epochs"]
     )
     return make_naive(ctx, [plugin])
-
-
-SPEC = StrategySpec(
-    name="lwf",
-    summary="Learning without Forgetting: old heads distilled on new-task data (T=2), head warm-up",
-    build=build,
-    storage=lambda model, num_tasks, options, pretrained: shared_network_storage(model),
-    adopt_pretrained=adopt_pretrained,
-    options=(
-        Option("--lwf-temperature", float, TEMPERATURE, "distillation temperature"),
-        Option("--lwf-weight", float, WEIGHT, "weight of the distillation loss"),
-        Option(
-            "--lwf-warmup-epochs",
-            int,
-            WARMUP_EPOCHS,
-            "epochs training only the new head at the start of each task after the first, "
-            "capped at half of --epochs (2 epochs: 1 warm-up epoch; 1 epoch: none)",
-        ),
-    ),
-)

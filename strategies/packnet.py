@@ -1,5 +1,9 @@
 """PackNet (Mallya & Lazebnik, CVPR 2018) as an Avalanche plugin.
 
+This module is the reusable plugin: it imports only torch and Avalanche and raises
+standard exceptions (``ValueError``, ``RuntimeError``). How clbench runs it (options,
+capacity check, report, pretrained adoption) is :mod:`strategies.packnet_harness`.
+
 One ``strategy.train(experience)`` call performs train -> prune -> retrain -> freeze
 for one task. All PackNet state lives in buffers of the model, so it moves with
 ``.to(device)``, is saved by ``state_dict()`` and restored by :func:`load_packnet_state`:
@@ -33,10 +37,6 @@ from avalanche.models import MultiHeadClassifier
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
-
-from clbench.errors import UserError
-from clbench.storage import packnet_mask_bits, packnet_storage
-from strategies.base import BuildContext, Option, StrategySpec, make_naive, strategy_plugin
 
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
@@ -91,7 +91,7 @@ def prunable_layers(model: nn.Module, exclude: Sequence[str] = ()) -> list[tuple
 
 def mask_storage_bits(num_prunable_weights: int, num_tasks: int) -> int:
     """Bits to store every task's mask: ceil(log2 T) per prunable weight (0 for T <= 1)."""
-    return num_prunable_weights * packnet_mask_bits(num_tasks)
+    return num_prunable_weights * (math.ceil(math.log2(num_tasks)) if num_tasks > 1 else 0)
 
 
 def packed_task_labels(model: nn.Module) -> list[int]:
@@ -566,129 +566,3 @@ class PackNetPlugin(SupervisedPlugin):
         """Bits needed to store the masks of every packed task of ``model``."""
         weights = sum(layer.weight.numel() for _, layer in prunable_layers(model, self.exclude))
         return mask_storage_bits(weights, len(packed_task_labels(model)))
-
-
-# --- harness integration (``--strategy packnet``) -------------------------------------
-
-
-def parse_prune_ratios(text: str, num_tasks: int) -> float | list[float]:
-    """``--prune-ratios``: one value for every task, or exactly one value per task."""
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise UserError(f"--prune-ratios expects comma-separated numbers, got '{text}'") from None
-    if any(value >= 1 for value in values):
-        raise UserError(
-            f"--prune-ratios values must be < 1 (fraction of a task's weights to free; "
-            f"<= 0 means do not prune that task), got '{text}'"
-        )
-    if len(values) == 1:
-        return values[0]
-    if len(values) != num_tasks:
-        raise UserError(
-            f"--prune-ratios lists {len(values)} values but the stream has {num_tasks} tasks"
-        )
-    return values
-
-
-def _build(ctx: BuildContext):
-    options = ctx.config.options
-    epochs = ctx.config.epochs
-    retrain_epochs = options["retrain_epochs"]
-    retrain_lr = options["retrain_lr"]
-    plugin = PackNetPlugin(
-        prune_ratio=parse_prune_ratios(options["prune_ratios"], len(ctx.stream.tasks)),
-        retrain_epochs=max(1, epochs // 2) if retrain_epochs is None else retrain_epochs,
-        retrain_lr=ctx.config.lr / 10 if retrain_lr is None else retrain_lr,
-        per_task_bn=bool(options["per_task_bn"]),
-    )
-    check_capacity(ctx.model, plugin, ctx.stream.task_names)
-    return make_naive(ctx, [plugin])
-
-
-def check_capacity(model: nn.Module, plugin: PackNetPlugin, task_names: Sequence[str]) -> None:
-    """Refuse, before any training, a prune schedule that leaves a task no free weight
-    to train in some prunable layer: a task after an unpruned one (ratio <= 0), or a
-    layer whose weights rounding never frees (the counts of :func:`_prune_task`)."""
-    for name, layer in prunable_layers(model, plugin.exclude):
-        free = owned = layer.weight.numel()
-        for task, task_name in enumerate(task_names):
-            if free == 0:
-                ratio = plugin.ratio(task - 1)
-                why = (
-                    "is not pruned (ratio <= 0) and keeps every free weight"
-                    if ratio == 0
-                    else f"frees round({ratio} x {owned}) = 0 of its {owned} weights there"
-                )
-                raise UserError(
-                    f"--prune-ratios leaves PackNet task {task + 1} ({task_name}) no free "
-                    f"weight to train in layer {name}: task {task} {why}"
-                )
-            ratio, owned = plugin.ratio(task), free
-            free = round(ratio * owned) if ratio > 0 else 0
-
-
-def _report(learner) -> dict:
-    plugin = strategy_plugin(learner, PackNetPlugin)
-    return {
-        "weight_usage": plugin.weight_usage(learner.model),
-        "mask_bits": plugin.mask_bits(learner.model),
-    }
-
-
-def _adopt_pretrained(learner, experience, **train_kwargs) -> None:
-    """The pretrained network's own task: pruned as it is, then retrained on its data
-    when on disk (no training epochs before pruning), else packed without data."""
-    if len(experience.dataset):
-        epochs, learner.train_epochs = learner.train_epochs, 0
-        try:
-            learner.train(experience, eval_streams=[], **train_kwargs)
-        finally:
-            learner.train_epochs = epochs
-        return
-    plugin = strategy_plugin(learner, PackNetPlugin)
-    label = int(experience.task_label)
-    plugin.pack_without_training(learner.model, learner.model.task_heads()[label], label)
-
-
-SPEC = StrategySpec(
-    name="packnet",
-    summary="PackNet: iterative magnitude pruning frees weights for the next task; old "
-    "tasks' weights frozen bit-exactly (Mallya & Lazebnik 2018)",
-    build=_build,
-    storage=lambda model, num_tasks, options, pretrained: packnet_storage(
-        model, num_tasks, per_task_bn=bool(options["per_task_bn"])
-    ),
-    report=_report,
-    adopt_pretrained=_adopt_pretrained,
-    old_tasks_exact=True,
-    options=(
-        Option(
-            "--prune-ratios",
-            str,
-            "0.75",
-            "fraction of each task's weights freed after training, per layer: one value or "
-            "one per task, e.g. 0.5,0.75,0.75; <= 0 (e.g. -1) leaves a task unpruned",
-        ),
-        Option(
-            "--retrain-epochs",
-            int,
-            None,
-            "epochs of retraining after pruning, at a constant LR; default: half of --epochs "
-            "(the paper: 20 train, 10 retrain)",
-        ),
-        Option(
-            "--retrain-lr",
-            float,
-            None,
-            "constant LR of the retrain phase; default: --lr / 10 (the paper: 1e-3 -> 1e-4)",
-        ),
-        Option(
-            "--per-task-bn",
-            bool,
-            False,
-            "keep BatchNorm per task (affine + running stats) instead of freezing it "
-            "after the first task",
-        ),
-    ),
-)

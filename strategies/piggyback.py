@@ -15,6 +15,9 @@ The masking is a ``torch.nn.utils.parametrize`` parametrization of each layer's 
 attached only while the plugin trains or evaluates and removed afterwards, so outside
 ``train``/``eval`` calls the model holds exactly the original network.
 
+This module is the reusable plugin (torch and Avalanche only); how clbench runs it is
+:mod:`strategies.piggyback_harness`.
+
 The result of a task does not depend on the other tasks. With ``task_seeds`` it does not
 depend on the task's position in the stream either: the RNG is re-seeded at the start
 of each task and the task's head re-initialised from it.
@@ -28,25 +31,12 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from avalanche.core import SupervisedPlugin
-from avalanche.training import Naive
-from avalanche.training.plugins import LRSchedulerPlugin
 from torch import Tensor, nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrize
 
-from clbench.storage import piggyback_storage
-from strategies.base import (
-    BuildContext,
-    Option,
-    StrategySpec,
-    batchnorm_modules,
-    make_template,
-    strategy_plugin,
-)
-
 THRESHOLD = 5e-3
 SCORE_INIT = 1e-2
-LR = 1e-4
 
 _BIT_VALUES = (128, 64, 32, 16, 8, 4, 2, 1)
 
@@ -248,8 +238,9 @@ class PiggybackPlugin(SupervisedPlugin):
 
     @staticmethod
     def _freeze_batchnorm(model: nn.Module) -> None:
-        for bn in batchnorm_modules(model.backbone):
-            bn.eval()
+        for module in model.backbone.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
     @torch.no_grad()
     def after_training_exp(self, strategy, **kwargs) -> None:
@@ -281,59 +272,3 @@ class PiggybackPlugin(SupervisedPlugin):
             self._detach(strategy.model)
         else:
             self._show(strategy.model, self._training)
-
-
-def report(learner: Naive) -> dict:
-    """Per task (in training order), the fraction of backbone weights its mask keeps."""
-    plugin = strategy_plugin(learner, PiggybackPlugin)
-    return {"mask_kept_fraction": list(plugin.kept_fraction().values())}
-
-
-def adopt_pretrained(learner: Naive, experience, **train_kwargs) -> None:
-    """The pretrained network's own task: no mask, the backbone as it is serves it."""
-    plugin = strategy_plugin(learner, PiggybackPlugin)
-    plugin.adopt_unmasked(int(experience.task_label))
-
-
-def build(ctx: BuildContext) -> Naive:
-    config, options = ctx.config, ctx.config.options
-    optimizer = torch.optim.Adam(ctx.model.parameters(), lr=options["piggyback_lr"])
-    seeds = {
-        label: task_seed(config.seed, name) for label, name in enumerate(ctx.stream.task_names)
-    }
-    plugins: list[SupervisedPlugin] = [
-        PiggybackPlugin(options["piggyback_threshold"], options["piggyback_score_init"], seeds)
-    ]
-    if not config.lr_step and config.epochs >= 2:
-        decay = torch.optim.lr_scheduler.MultiStepLR(optimizer, [config.epochs // 2], gamma=0.1)
-        plugins.append(LRSchedulerPlugin(decay, reset_scheduler=True, reset_lr=True))
-    return make_template(ctx, Naive, optimizer, plugins)
-
-
-SPEC = StrategySpec(
-    name="piggyback",
-    summary="fixed backbone, a learned binary mask (1 bit/weight) and a head per task",
-    build=build,
-    storage=lambda model, num_tasks, options, pretrained: piggyback_storage(
-        model, num_tasks, pretrained
-    ),
-    report=report,
-    adopt_pretrained=adopt_pretrained,
-    old_tasks_exact=True,
-    options=(
-        Option(
-            "--piggyback-threshold",
-            float,
-            THRESHOLD,
-            "a weight is kept when its score exceeds this",
-        ),
-        Option("--piggyback-score-init", float, SCORE_INIT, "initial value of every mask score"),
-        Option(
-            "--piggyback-lr",
-            float,
-            LR,
-            "Adam learning rate of the mask scores and the head, no weight decay; x0.1 after "
-            "half the epochs unless --lr-step is given (--lr, --momentum, --weight-decay unused)",
-        ),
-    ),
-)

@@ -1,0 +1,97 @@
+"""How clbench runs PackNet (``--strategy packnet``): prune-ratio parsing, the capacity
+check before training, the per-run report and the adoption of the pretrained task.
+
+The reusable plugin is :mod:`strategies.packnet`; its options and storage formula are
+declared in :mod:`strategies.registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from clbench.core.errors import UserError
+from strategies.base import BuildContext
+from strategies.packnet import PackNetPlugin, prunable_layers
+from strategies.templates import make_naive, strategy_plugin
+
+
+def parse_prune_ratios(text: str, num_tasks: int) -> float | list[float]:
+    """``--prune-ratios``: one value for every task, or exactly one value per task."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"--prune-ratios expects comma-separated numbers, got '{text}'") from None
+    if any(value >= 1 for value in values):
+        raise UserError(
+            f"--prune-ratios values must be < 1 (fraction of a task's weights to free; "
+            f"<= 0 means do not prune that task), got '{text}'"
+        )
+    if len(values) == 1:
+        return values[0]
+    if len(values) != num_tasks:
+        raise UserError(
+            f"--prune-ratios lists {len(values)} values but the stream has {num_tasks} tasks"
+        )
+    return values
+
+
+def build(ctx: BuildContext):
+    options = ctx.config.options
+    epochs = ctx.config.epochs
+    retrain_epochs = options["retrain_epochs"]
+    retrain_lr = options["retrain_lr"]
+    plugin = PackNetPlugin(
+        prune_ratio=parse_prune_ratios(options["prune_ratios"], len(ctx.stream.tasks)),
+        retrain_epochs=max(1, epochs // 2) if retrain_epochs is None else retrain_epochs,
+        retrain_lr=ctx.config.lr / 10 if retrain_lr is None else retrain_lr,
+        per_task_bn=bool(options["per_task_bn"]),
+    )
+    check_capacity(ctx.model, plugin, ctx.stream.task_names)
+    return make_naive(ctx, [plugin])
+
+
+def check_capacity(model: nn.Module, plugin: PackNetPlugin, task_names: Sequence[str]) -> None:
+    """Refuse, before any training, a prune schedule that leaves a task no free weight
+    to train in some prunable layer: a task after an unpruned one (ratio <= 0), or a
+    layer whose weights rounding never frees (the counts of :func:`_prune_task`)."""
+    for name, layer in prunable_layers(model, plugin.exclude):
+        free = owned = layer.weight.numel()
+        for task, task_name in enumerate(task_names):
+            if free == 0:
+                ratio = plugin.ratio(task - 1)
+                why = (
+                    "is not pruned (ratio <= 0) and keeps every free weight"
+                    if ratio == 0
+                    else f"frees round({ratio} x {owned}) = 0 of its {owned} weights there"
+                )
+                raise UserError(
+                    f"--prune-ratios leaves PackNet task {task + 1} ({task_name}) no free "
+                    f"weight to train in layer {name}: task {task} {why}"
+                )
+            ratio, owned = plugin.ratio(task), free
+            free = round(ratio * owned) if ratio > 0 else 0
+
+
+def report(learner) -> dict:
+    plugin = strategy_plugin(learner, PackNetPlugin)
+    return {
+        "weight_usage": plugin.weight_usage(learner.model),
+        "mask_bits": plugin.mask_bits(learner.model),
+    }
+
+
+def adopt_pretrained(learner, experience, **train_kwargs) -> None:
+    """The pretrained network's own task: pruned as it is, then retrained on its data
+    when on disk (no training epochs before pruning), else packed without data."""
+    if len(experience.dataset):
+        epochs, learner.train_epochs = learner.train_epochs, 0
+        try:
+            learner.train(experience, eval_streams=[], **train_kwargs)
+        finally:
+            learner.train_epochs = epochs
+        return
+    plugin = strategy_plugin(learner, PackNetPlugin)
+    label = int(experience.task_label)
+    plugin.pack_without_training(learner.model, learner.model.task_heads()[label], label)

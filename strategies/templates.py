@@ -1,0 +1,83 @@
+"""Building blocks of the strategies' Avalanche learners: optimizer, LR schedule,
+template with the harness's plugins, and small helpers."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TypeVar
+
+import torch
+from avalanche.core import SupervisedPlugin
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
+from avalanche.training.templates import SupervisedTemplate
+from torch import nn
+
+from clbench.core.config import RunConfig
+from strategies.base import BuildContext
+
+T = TypeVar("T")
+
+
+def strategy_plugin(learner, kind: type[T]) -> T:
+    """The learner's one plugin of type ``kind`` (the method's own plugin)."""
+    (plugin,) = [p for p in learner.plugins if isinstance(p, kind)]
+    return plugin
+
+
+def quiet_evaluator() -> EvaluationPlugin:
+    """An Avalanche evaluator that logs nothing: the harness collects its own metrics."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No loggers specified")
+        return EvaluationPlugin(loggers=[])
+
+
+def make_sgd(params, config: RunConfig) -> torch.optim.SGD:
+    """SGD with the run's learning rate, momentum and weight decay (papers' optimizer)."""
+    return torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def lr_schedule_plugins(optimizer: torch.optim.Optimizer, config: RunConfig) -> list:
+    """LR x0.1 every ``config.lr_step`` epochs (papers: after half the epochs), if set."""
+    if not config.lr_step:
+        return []
+    step = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=0.1)
+    return [LRSchedulerPlugin(step, reset_scheduler=True, reset_lr=True)]
+
+
+def make_naive(
+    ctx: BuildContext, extra_plugins: Sequence[SupervisedPlugin] = (), params=None
+) -> Naive:
+    """A plain Avalanche ``Naive`` template with the run's optimizer, schedule and plugins."""
+    optimizer = make_sgd(ctx.model.parameters() if params is None else params, ctx.config)
+    return make_template(ctx, Naive, optimizer, extra_plugins)
+
+
+def make_template(
+    ctx: BuildContext,
+    template: type[SupervisedTemplate],
+    optimizer: torch.optim.Optimizer,
+    extra_plugins: Sequence[SupervisedPlugin] = (),
+) -> SupervisedTemplate:
+    """An Avalanche ``template`` with ``optimizer``, the run's batch size, epochs and LR
+    schedule (``--lr-step``), cross-entropy, ``extra_plugins`` then the harness plugins."""
+    config = ctx.config
+    return template(
+        model=ctx.model,
+        optimizer=optimizer,
+        criterion=nn.CrossEntropyLoss(),
+        train_mb_size=config.batch_size,
+        train_epochs=config.epochs,
+        eval_mb_size=max(config.batch_size, 256),
+        device=ctx.device,
+        plugins=[*extra_plugins, *lr_schedule_plugins(optimizer, config), *ctx.plugins],
+        evaluator=quiet_evaluator(),
+    )
+
+
+def batchnorm_modules(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """All BatchNorm layers inside ``module``."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
