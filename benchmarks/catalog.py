@@ -36,6 +36,9 @@ DATASETS: dict[str, DatasetFacts] = {
     "mnist": DatasetFacts(10, 3_500, 1_000),
 }
 
+PRETRAINED_TASK = "imagenet"
+"""The pretrained network's own task: task 0 of the ImageNet streams."""
+
 # Tasks of each stream in their default order, as (task name, classes).
 STREAM_TASKS: dict[str, list[tuple[str, int]]] = {
     "splitmnist": [(f"digits {2 * i}/{2 * i + 1}", 2) for i in range(5)],

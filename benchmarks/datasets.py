@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets as tv
 
 from benchmarks.images import Box, ImageFiles, Preprocessing
-from clbench.errors import UserError
+from clbench.core.errors import UserError
 
 
 @dataclass

@@ -15,9 +15,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
+from benchmarks.augment import IMAGENET_MEAN, IMAGENET_STD, DeviceAugment
 from benchmarks.stream import MemoryForm, Transforms
-from clbench.augment import IMAGENET_MEAN, IMAGENET_STD, DeviceAugment
-from clbench.errors import UserError
+from clbench.core.errors import UserError
 
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.catalog import DATASETS, STREAM_TASKS
+from benchmarks.catalog import DATASETS, PRETRAINED_TASK, STREAM_TASKS
 from benchmarks.datasets import LoadedDataset, check_data_root, load_dataset, require_dataset
 from benchmarks.images import memory_form, preprocessing
 from benchmarks.stream import (
@@ -29,10 +29,9 @@ from benchmarks.stream import (
     stratified_holdout,
     task_not_on_disk,
 )
-from clbench.errors import UserError
+from clbench.core.errors import UserError
 
 VALID_FRACTION = 0.1
-PRETRAINED_TASK = "imagenet"
 CIFAR_CLASSES_PER_TASK = 5
 
 

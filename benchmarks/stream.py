@@ -16,8 +16,8 @@ from avalanche.benchmarks.utils import (
 )
 from torch.utils.data import Dataset
 
-from clbench.augment import DeviceAugment
-from clbench.errors import UserError
+from benchmarks.augment import DeviceAugment
+from clbench.core.errors import UserError
 
 
 class LabeledSubset(Dataset):
