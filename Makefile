@@ -13,7 +13,7 @@ DEMO_RESULTS ?= results/demo
 $(DEPS_STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,sweep]"
 	@rm -f $(VENV)/.clbench-deps-*
 	@touch $@
 

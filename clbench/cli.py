@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 
 from clbench.commands import bench, check, compare, data, listing, plot, run, storage
-from clbench.errors import UserError
+from clbench.core.errors import UserError
 
 EXIT_BAD_INPUT = 2
 COMMANDS = (run, compare, listing, storage, plot, bench, data, check)
 
 
+UNSIGNED = r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+NEGATIVE_VALUES = re.compile(rf"^-{UNSIGNED}(,[-+]?{UNSIGNED})*$")
+"""``-1`` and lists such as ``-1,0.5``: values, not flags (``--prune-ratios -1,0.5``)."""
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports bad input in one line (no usage dump) with exit code 2."""
+    """argparse that reports bad input in one line (no usage dump) with exit code 2, and
+    takes a negative number or a comma list starting with one as an option's value."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_VALUES
 
     def error(self, message: str):
         raise UserError(message)

@@ -57,9 +57,9 @@ class Crash(Exception):
 
 
 def crash_after(monkeypatch: pytest.MonkeyPatch, method: str, calls: int) -> None:
-    """Make ``clbench.runner._Run.<method>`` (a checkpoint save) raise :class:`Crash`
+    """Make ``clbench.run.runner._Run.<method>`` (a checkpoint save) raise :class:`Crash`
     right after its ``calls``-th call: the checkpoint is on disk, the run dies."""
-    from clbench.runner import _Run
+    from clbench.run.runner import _Run
 
     real = getattr(_Run, method)
     count = {"n": 0}
@@ -71,3 +71,11 @@ def crash_after(monkeypatch: pytest.MonkeyPatch, method: str, calls: int) -> Non
             raise Crash(f"after {method} #{calls}")
 
     monkeypatch.setattr(_Run, method, wrapper)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests under tests/e2e/ (long end-to-end runs) carry the ``slow`` mark."""
+    e2e = Path(__file__).parent / "e2e"
+    for item in items:
+        if e2e in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)

@@ -3,8 +3,8 @@
 import torch
 import torch.nn.functional as F
 
-from clbench.evaluation import topk_correct
-from clbench.models import build_model
+from clbench.multihead import build_model
+from clbench.plugins.accuracy import topk_correct
 
 
 def test_single_task_batch_gets_exactly_its_head():

@@ -1,7 +1,10 @@
 """One module per CLI sub-command; each exposes ``add_parser(subparsers)``.
 
 A command's handler receives the parsed arguments and a stderr console and returns the
-exit code. Raise :class:`clbench.errors.UserError` for bad input (one line, exit 2).
+exit code. Raise :class:`clbench.core.errors.UserError` for bad input (one line, exit 2).
+Building the parser imports only light modules (names, options, no torch, no
+Avalanche); a handler imports the machinery it needs when it runs, so commands that do
+not train start in about a second.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from clbench.errors import UserError
+from clbench.core.errors import UserError
 
 
 def stdout_console() -> Console:
@@ -20,9 +23,9 @@ def stdout_console() -> Console:
 
 
 def scan_complete_records(root: Path, console: Console):
-    """Scan ``root`` for run records (a :class:`clbench.leaderboard.Scan`); report the
+    """Scan ``root`` for run records (a :class:`clbench.report.scan.Scan`); report the
     skipped ones on ``console``; bad input when there is no complete one."""
-    from clbench.leaderboard import scan_records
+    from clbench.report.scan import scan_records
 
     if not root.is_dir():
         raise UserError(f"results folder {root} does not exist")

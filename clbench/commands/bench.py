@@ -6,13 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
 from clbench.commands import stdout_console
-from clbench.config import check_choice
-from clbench.models import ARCHITECTURES
+from clbench.core.architectures import ARCHITECTURES
 
 DEFAULT_ARCHS = ("vgg16", "vgg16_bn", "resnet50", "densenet121")
 THROUGHPUT_COLUMNS = (
@@ -80,13 +78,15 @@ def _table(title: str, columns, results: list[dict]) -> Table:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from clbench.packnet_bench import bench_packnet
-    from clbench.runner import resolve_device
-    from clbench.throughput import measure_throughput
+    import torch
+
+    from clbench.bench.packnet_bench import bench_packnet
+    from clbench.bench.throughput import measure_throughput
+    from clbench.run.runner import resolve_device
 
     archs = args.arch or list(DEFAULT_ARCHS)
     for arch in archs:
-        check_choice("architecture", arch, ARCHITECTURES)
+        ARCHITECTURES.check(arch)
     device = resolve_device(args.device)
     on_gpu = device.type == "cuda"
     image_size = args.image_size or (224 if on_gpu else 32)

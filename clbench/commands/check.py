@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from clbench.commands import stdout_console
-from clbench.errors import UserError
-from clbench.records import RECORD_NAME, load_record
+from clbench.core.errors import UserError
+from clbench.core.record import RECORD_NAME, RecordError, RunRecord
 
 EXIT_DIFFERS = 1
 
@@ -39,17 +39,19 @@ def add_parser(commands) -> None:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from clbench.fingerprint import recheck_run
-    from clbench.runner import resolve_device
+    from clbench.run.fingerprint import recheck_run
+    from clbench.run.runner import resolve_device
     from strategies.registry import STRATEGIES
 
     run_dir = Path(args.run_dir)
     record_path = run_dir / RECORD_NAME
+    if not record_path.is_file():
+        raise UserError(f"no readable run record at {record_path}")
     try:
-        record = load_record(record_path)
-    except (OSError, ValueError):
-        raise UserError(f"no readable run record at {record_path}") from None
-    device = resolve_device(args.device or record["environment"]["device"].split(":")[0])
+        record = RunRecord.load(record_path)
+    except RecordError as err:
+        raise UserError(f"run record {err}") from None
+    device = resolve_device(args.device or record.environment["device"].split(":")[0])
     config, rows = recheck_run(run_dir, device)
     exact = STRATEGIES[config.strategy].old_tasks_exact
     promise = "old tasks must reproduce exactly" if exact else "no exactness promised: drift"
@@ -65,7 +67,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             result = "[red]DIFFERS[/]" if exact else "[yellow]drift[/]"
         table.add_row(
             row["task"],
-            record["tasks"][row["after_task"]],
+            record.tasks[row["after_task"]],
             str(row["images"]),
             row["sha256_run"][:16],
             row["sha256_now"][:16],
@@ -76,8 +78,8 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     out = stdout_console()
     out.print(table)
     differ = sum(not row["exact"] for row in rows)
-    if record.get("status") != "complete":
-        out.print(f"note: the run is not complete (status {record.get('status')})", markup=False)
+    if record.status != "complete":
+        out.print(f"note: the run is not complete (status {record.status})", markup=False)
     if not exact:
         out.print(
             f"{differ} of {len(rows)} tasks drifted ({config.strategy} promises no exactness)"

@@ -8,11 +8,11 @@ from pathlib import Path
 from rich.console import Console
 
 from clbench.commands import scan_complete_records, stdout_console
-from clbench.errors import UserError
+from clbench.core.errors import UserError
 
 
 def add_parser(commands) -> None:
-    from clbench.leaderboard import FORMATS
+    from clbench.report.leaderboard import FORMATS
 
     compare = commands.add_parser(
         "compare",
@@ -29,7 +29,8 @@ def add_parser(commands) -> None:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from clbench.leaderboard import (
+    from clbench.core.files import atomic_write_text
+    from clbench.report.leaderboard import (
         build_groups,
         rich_table,
         to_csv,
@@ -38,7 +39,6 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         to_markdown,
         views,
     )
-    from clbench.records import atomic_write_text
 
     root = Path(args.directory)
     scan = scan_complete_records(root, console)

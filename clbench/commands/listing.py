@@ -8,7 +8,7 @@ from rich.console import Console
 
 from benchmarks import STREAMS
 from clbench.commands import stdout_console
-from clbench.models import ARCHITECTURES
+from clbench.core.architectures import ARCHITECTURES
 
 KINDS = ("strategies", "streams", "architectures")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from clbench.commands import scan_complete_records
-from clbench.errors import UserError
+from clbench.core.errors import UserError
 
 
 def add_parser(commands) -> None:
@@ -23,8 +23,8 @@ def add_parser(commands) -> None:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from clbench.leaderboard import build_groups
-    from clbench.plots import plot_all
+    from clbench.report.leaderboard import build_groups
+    from clbench.report.plots import plot_all
 
     root = Path(args.directory)
     scan = scan_complete_records(root, console)

@@ -1,34 +1,88 @@
-"""``run``: train one strategy on one stream and write its run record."""
+"""``run``: train one strategy on one stream and write its run record.
+
+The flags come from the declarations of :class:`clbench.core.config.RunConfig`'s fields and
+of each strategy's options (:mod:`strategies.registry`): a new option is added in one
+place. The training machinery is imported only when a run starts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import itertools
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks import STREAMS
 from benchmarks.catalog import permutable_tasks
-from clbench.config import MAX_DEFAULT_WORKERS, PIPELINES, PRECISIONS, RunConfig, check_choice
-from clbench.errors import RunDiverged, UserError
-from clbench.models import ARCHITECTURES
+from clbench.commands import stdout_console
+from clbench.core.architectures import ARCHITECTURES
+from clbench.core.config import Flag, RunConfig, command_line_fields
+from clbench.core.errors import RunDiverged, UserError
+from clbench.core.record import RECORD_NAME
+from strategies.registry import STRATEGIES
 
 MAX_ORDERED_TASKS = 5
 """``--orders all`` refuses streams with more tasks to permute (6! = 720 runs)."""
+GROUPS = {
+    "speed": (
+        "input pipeline and speed",
+        "Small image datasets (CUBS, Cars, Flowers, Sketch, CIFAR-100) are decoded once "
+        "(after the bounding-box crop), resized as the papers' transforms resize them, kept "
+        "as uint8 tensors (on the GPU when they fit) and cached on disk; random crops, flips "
+        "and normalisation run on the device in batches. ImageNet, Places365 and WikiArt "
+        "stream from disk through DataLoader workers.",
+    ),
+    "checkpoints": (
+        "checkpoints",
+        "After every task the run saves <run folder>/checkpoint.pt; running the same "
+        "configuration again (same run folder) continues from it. A complete run is "
+        "reported, not re-run.",
+    ),
+}
+CHOICES_IN_HELP = {"strategy": STRATEGIES, "stream": STREAMS, "arch": ARCHITECTURES}
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers: '{text}'") from None
+def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` with its ValueError reported by argparse as a one-line message (the
+    builtin types keep argparse's own "invalid int value" message)."""
+    if parse in (int, float, str):
+        return parse
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def _add_flag(parser, name: str, flag: Flag, default: Any) -> None:
+    """One ``RunConfig`` field as an argparse option (defaults are applied later, by
+    :func:`clbench.resolve.resolve`, so argparse leaves unset options ``None``)."""
+    help_text = flag.help
+    if name in CHOICES_IN_HELP:
+        help_text += f": {', '.join(CHOICES_IN_HELP[name])}"
+    if default is not None and flag.action is None:
+        help_text += f" (default {default})"
+    kwargs: dict[str, Any] = {"dest": name, "help": help_text, "default": None}
+    if flag.action is not None:
+        kwargs["action"] = flag.action
+    else:
+        kwargs.update(type=_argument_type(flag.parse), choices=flag.choices)
+        if flag.metavar:
+            kwargs["metavar"] = flag.metavar
+    if name == "strategy":
+        kwargs["required"] = True
+    parser.add_argument(flag.flag, **kwargs)
 
 
 def add_parser(commands) -> None:
-    from strategies.registry import STRATEGIES
-
     run = commands.add_parser(
         "run",
         help="train one strategy on one stream and write its run record",
@@ -36,96 +90,17 @@ def add_parser(commands) -> None:
         "(top-1, top-5) and write <results>/<stream>/<arch>/<strategy>/<run_id>/record.json "
         "atomically. Unset training options take the stream's defaults.",
     )
-    add = run.add_argument
-    add("--strategy", required=True, help=f"one of: {', '.join(STRATEGIES)}")
-    add("--stream", default="splitmnist", help=f"one of: {', '.join(STREAMS)} (default splitmnist)")
-    add("--arch", help=f"one of: {', '.join(ARCHITECTURES)} (default: the stream's)")
-    add("--seed", type=int, default=0, help="seed for split, batch order and init (default 0)")
-    add(
-        "--order",
-        type=_int_list,
-        help="permutation of the stream's tasks, e.g. 2,0,1 (ImageNet streams: of the tasks "
-        "added after ImageNet, which stays first)",
-    )
-    add(
-        "--orders",
-        choices=["all"],
-        help="all: one run (and record) per permutation of the tasks --order permutes",
-    )
-    add("--epochs", type=int, help="training epochs per task")
-    add("--lr", type=float, help="learning rate (SGD)")
-    add("--lr-step", type=int, help="multiply the LR by 0.1 every N epochs")
-    add("--batch-size", type=int, help="training mini-batch size")
-    add("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    add("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")
-    add("--image-size", type=int, help="input resolution (default: the stream's)")
-    add("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    add("--results", default="results", help="results folder (default ./results)")
-    add("--run-id", help="record folder name (default seed<K>-<config hash>)")
-    add("--data-root", default="data", help="datasets folder (default ./data)")
-    add(
-        "--no-pretrained",
-        dest="pretrained",
-        action="store_false",
-        default=None,
-        help="start from random weights (ImageNet streams start from the torchvision "
-        "IMAGENET1K_V1 weights in $TORCH_HOME/hub/checkpoints)",
-    )
-    add("--weights", help="ImageNet-pretrained torchvision state dict (.pth) to start from")
-    fast = run.add_argument_group(
-        "input pipeline and speed",
-        "Small image datasets (CUBS, Cars, Flowers, Sketch, CIFAR-100) are decoded once "
-        "(after the bounding-box crop), resized as the papers' transforms resize them, kept "
-        "as uint8 tensors (on the GPU when they fit) and cached on disk; random crops, flips "
-        "and normalisation run on the device in batches. ImageNet, Places365 and WikiArt "
-        "stream from disk through DataLoader workers.",
-    )
-    fast.add_argument(
-        "--pipeline",
-        choices=PIPELINES,
-        default="memory",
-        help="memory (default): as above; loader: every image dataset through torchvision "
-        "transforms in DataLoader workers",
-    )
-    fast.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="bf16: autocast (weights and optimizer stay fp32); auto (default): bf16 on "
-        "CUDA, fp32 on the CPU. On CUDA, inputs and weights are channels_last and "
-        "cudnn.benchmark is on",
-    )
-    fast.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile the backbone (needs a C++ compiler; the first steps compile)",
-    )
-    fast.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="DataLoader worker processes for decoding and large datasets (default: CPU "
-        f"cores, at most {MAX_DEFAULT_WORKERS})",
-    )
-    fast.add_argument(
-        "--cache-dir",
-        help="decoded-image cache (default $CLBENCH_CACHE_DIR or ~/.cache/clbench/decoded)",
-    )
-    safety = run.add_argument_group(
-        "checkpoints",
-        "After every task the run saves <run folder>/checkpoint.pt; running the same "
-        "configuration again (same run folder) continues from it. A complete run is "
-        "reported, not re-run.",
-    )
-    safety.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=0,
-        metavar="N",
-        help="also save checkpoint-epoch.pt every N epochs inside a task (default 0: only "
-        "after each task)",
-    )
-    start = safety.add_mutually_exclusive_group()
+    groups = {key: run.add_argument_group(title, text) for key, (title, text) in GROUPS.items()}
+    defaults = RunConfig(strategy="")
+    for name, flag in command_line_fields():
+        _add_flag(groups.get(flag.group, run), name, flag, getattr(defaults, name))
+        if name == "order":
+            run.add_argument(
+                "--orders",
+                choices=["all"],
+                help="all: one run (and record) per permutation of the tasks --order permutes",
+            )
+    start = groups["checkpoints"].add_mutually_exclusive_group()
     start.add_argument(
         "--resume",
         dest="start",
@@ -146,7 +121,11 @@ def add_parser(commands) -> None:
         if spec.options:
             group = run.add_argument_group(f"{spec.name} options")
             for option in spec.options:
-                kind = {"action": "store_true"} if option.type is bool else {"type": option.type}
+                kind = (
+                    {"action": "store_true"}
+                    if option.type is bool
+                    else {"type": _argument_type(option.type)}
+                )
                 default = "" if option.default is None else f" (default {option.default})"
                 group.add_argument(option.flag, default=None, help=option.help + default, **kind)
     run.set_defaults(handler=handle)
@@ -154,9 +133,7 @@ def add_parser(commands) -> None:
 
 def given_strategy_options(args: argparse.Namespace) -> dict:
     """Strategy flags given on the command line; another strategy's flag is an error."""
-    from strategies.registry import STRATEGIES
-
-    own = {option.dest for option in STRATEGIES[args.strategy].options}
+    own = {option.dest for option in STRATEGIES.get_or_fail(args.strategy).options}
     given = {}
     for spec in STRATEGIES.values():
         for option in spec.options:
@@ -170,53 +147,30 @@ def given_strategy_options(args: argparse.Namespace) -> dict:
 
 
 def config_from_args(args: argparse.Namespace, order: list[int] | None = None) -> RunConfig:
-    """Validate names and build the resolved run configuration (``order`` replaces
-    ``--order`` when given)."""
-    from strategies.registry import STRATEGIES
+    """The resolved run configuration (``order`` replaces ``--order`` when given)."""
+    from clbench.resolve import resolve
 
-    check_choice("strategy", args.strategy, STRATEGIES)
-    return RunConfig(
-        strategy=args.strategy,
-        stream=args.stream,
-        arch=args.arch,
-        seed=args.seed,
-        order=args.order if order is None else order,
-        epochs=args.epochs,
-        lr=args.lr,
-        lr_step=args.lr_step,
-        batch_size=args.batch_size,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        image_size=args.image_size,
-        device=args.device,
-        results=args.results,
-        run_id=args.run_id,
-        data_root=args.data_root,
-        checkpoint_every=args.checkpoint_every,
-        pretrained=args.pretrained,
-        weights=args.weights,
-        pipeline=args.pipeline,
-        precision=args.precision,
-        compile=args.compile,
-        workers=args.workers,
-        cache_dir=args.cache_dir,
-        options=given_strategy_options(args),
-    ).resolved()
+    values = {name: getattr(args, name) for name, _ in command_line_fields()}
+    values = {name: value for name, value in values.items() if value is not None}
+    if order is not None:
+        values["order"] = order
+    return resolve(RunConfig(**values, options=given_strategy_options(args)))
 
 
 def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
     """One config, or with ``--orders all`` one per task order (each its own run id)."""
     if args.orders is None:
         return [config_from_args(args)]
-    check_choice("stream", args.stream, STREAMS)
+    stream = args.stream or RunConfig.__dataclass_fields__["stream"].default
+    STREAMS.check(stream)
     if args.order is not None:
         raise UserError("--order and --orders exclude each other")
     if args.run_id is not None:
         raise UserError("--run-id names one run; --orders all writes one run per order")
-    count = permutable_tasks(args.stream)
+    count = permutable_tasks(stream)
     if count > MAX_ORDERED_TASKS:
         raise UserError(
-            f"--orders all: {args.stream} has {count} tasks to permute "
+            f"--orders all: {stream} has {count} tasks to permute "
             f"(at most {MAX_ORDERED_TASKS}); pass --order instead"
         )
     orders = itertools.permutations(range(count))
@@ -227,27 +181,33 @@ def _cell(value: float | None) -> str:
     return "not measured" if value is None else f"{value:.2f}"
 
 
+def result_table(record, title: str) -> Table:
+    """Final top-1 and forgetting per task, and the average."""
+    final = record.final
+    table = Table(title=title, title_justify="left")
+    table.add_column("task")
+    table.add_column("top-1", justify="right")
+    table.add_column("forgetting", justify="right")
+    for name, top1, forgot in zip(record.tasks, final["top1"], final["forgetting_per_task"]):
+        table.add_row(name, _cell(top1), "" if forgot is None else f"{forgot:.2f}")
+    table.add_row("average", _cell(final["avg_top1"]), "")
+    return table
+
+
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from clbench.runner import run
+    from clbench.run.runner import run
 
     configs = configs_from_args(args)
+    out = stdout_console()
     for config in configs:
         try:
             record = run(config, console, args.start)
         except RunDiverged as err:
             print(f"clbench: {err}", file=sys.stderr)
             return 1
-        final = record["final"]
         title = f"{config.strategy} on {config.stream} ({config.arch})"
         if len(configs) > 1:
             title += f", order {','.join(map(str, config.order))}"
-        table = Table(title=title, title_justify="left")
-        table.add_column("task")
-        table.add_column("top-1", justify="right")
-        table.add_column("forgetting", justify="right")
-        for name, top1, forgot in zip(record["tasks"], final["top1"], final["forgetting_per_task"]):
-            table.add_row(name, _cell(top1), "" if forgot is None else f"{forgot:.2f}")
-        table.add_row("average", _cell(final["avg_top1"]), "")
-        console.print(table)
-        console.print(f"record: {config.run_dir() / 'record.json'}")
+        out.print(result_table(record, title))
+        console.print(f"record: {config.run_dir() / RECORD_NAME}", soft_wrap=True, markup=False)
     return 0

@@ -11,9 +11,9 @@ from rich.table import Table
 from benchmarks import STREAMS
 from benchmarks.catalog import STREAM_TASKS
 from clbench.commands import stdout_console
-from clbench.config import check_choice, strategy_options
-from clbench.models import ARCHITECTURES, build_model
-from clbench.storage import MB
+from clbench.core.architectures import ARCHITECTURES
+from clbench.core.storage import MB
+from strategies.registry import STRATEGIES
 
 
 def add_parser(commands) -> None:
@@ -31,17 +31,19 @@ def add_parser(commands) -> None:
 
 
 def stream_storage(stream: str, arch: str) -> dict[str, dict]:
-    """Storage of every registered strategy (default options) on ``stream`` with ``arch``."""
-    from strategies.registry import STRATEGIES
+    """Storage of every registered strategy (default options) on ``stream`` with ``arch``,
+    from the architecture alone (torch, no Avalanche)."""
+    from clbench.models import architecture_sizes
+    from clbench.resolve import strategy_options
 
-    check_choice("stream", stream, STREAM_TASKS)
-    check_choice("architecture", arch, ARCHITECTURES)
+    STREAMS.check(stream)
+    ARCHITECTURES.check(arch)
     tasks = STREAM_TASKS[stream]
     channels = STREAMS[stream].input_channels(arch)
-    model = build_model(arch, [classes for _, classes in tasks], channels)
+    sizes = architecture_sizes(arch, [classes for _, classes in tasks], channels)
     pretrained = tasks[0][0] == "imagenet"
     return {
-        name: spec.storage(model, len(tasks), strategy_options(name, stream, {}), pretrained)
+        name: spec.storage(sizes, len(tasks), strategy_options(name, stream, {}), pretrained)
         for name, spec in STRATEGIES.items()
     }
 

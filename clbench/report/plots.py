@@ -1,0 +1,217 @@
+"""Figures of the run records under a folder (seaborn, Agg backend, PNG files).
+
+* ``heatmap``: the mean top-1 accuracy matrix of each group (runs of its most common task
+  order; rows = after training a task, columns = evaluated task).
+* ``old-tasks``: per stream / architecture, one panel per group: each task's accuracy
+  after every later task (PackNet paper, Figure 2), mean ± std over the runs of the
+  group's most common order.
+* ``orders``: top-1 error per task for each task order (PackNet paper, Figure 3), for
+  groups whose runs used several orders.
+* ``storage``: storage (MB) against average final top-1 accuracy, one point per group.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from clbench.core.metrics import error  # noqa: E402
+from clbench.report.leaderboard import Group, by_stream_arch, default_task_order  # noqa: E402
+
+
+def _slug(*parts: str) -> str:
+    return "-".join(re.sub(r"[^A-Za-z0-9.-]+", "_", part).strip("_") for part in parts)
+
+
+def _reference_runs(group: Group) -> tuple[tuple[str, ...], list[dict]]:
+    """The group's most common task order and its runs."""
+    order = group.orders[0]
+    return order, [r for r in group.records if tuple(r.tasks) == order]
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def accuracy_heatmap(group: Group, out_dir: Path) -> Path:
+    """Mean top-1 accuracy matrix of the group's reference-order runs."""
+    order, runs = _reference_runs(group)
+    cells = pd.DataFrame(
+        [
+            {"after": f"after {order[i]}", "task": order[j], "accuracy": value}
+            for run in runs
+            for i, row in enumerate(run.acc_top1)
+            for j, value in enumerate(row)
+            if value is not None
+        ],
+        columns=["after", "task", "accuracy"],
+    )
+    matrix = cells.pivot_table(index="after", columns="task", values="accuracy", aggfunc="mean")
+    matrix = matrix.reindex(index=[f"after {t}" for t in order], columns=list(order))
+    size = max(4.0, 1.1 * len(order) + 2)
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    sns.heatmap(
+        matrix.astype(float),
+        annot=len(order) <= 10,
+        fmt=".1f",
+        cmap="viridis",
+        vmin=0,
+        vmax=100,
+        cbar_kws={"label": "top-1 accuracy %"},
+        ax=axes,
+    )
+    axes.set_title(
+        f"{group.label} on {group.stream} / {group.arch}\n"
+        f"mean of {len(runs)} run(s), order {' > '.join(order)}",
+        fontsize=9,
+    )
+    axes.set_xlabel("evaluated task")
+    axes.set_ylabel("")
+    return _save(figure, out_dir / f"{_slug(group.stream, group.arch, 'heatmap', group.label)}.png")
+
+
+def old_task_curves(groups: list[Group], out_dir: Path) -> Path:
+    """Each task's accuracy after it and every later task, one panel per group."""
+    rows = []
+    for group in groups:
+        order, runs = _reference_runs(group)
+        for run in runs:
+            for i, row in enumerate(run.acc_top1):
+                for j, value in enumerate(row[: i + 1]):
+                    if value is not None:
+                        rows.append(
+                            {
+                                "strategy": group.label,
+                                "tasks trained": i + 1,
+                                "task": order[j],
+                                "top-1 accuracy %": value,
+                            }
+                        )
+    frame = pd.DataFrame(rows)
+    tasks = default_task_order([r for g in groups for r in g.records])
+    grid = sns.relplot(
+        data=frame,
+        kind="line",
+        x="tasks trained",
+        y="top-1 accuracy %",
+        hue="task",
+        hue_order=[t for t in tasks if t in set(frame["task"])],
+        col="strategy",
+        col_wrap=min(3, len(groups)),
+        marker="o",
+        errorbar="sd",
+        height=3.2,
+        aspect=1.2,
+    )
+    grid.set(xticks=range(1, len(tasks) + 1))
+    grid.figure.suptitle(
+        f"{groups[0].stream} / {groups[0].arch}: accuracy of old tasks as tasks are added",
+        y=1.03,
+    )
+    return _save(
+        grid.figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'old-tasks')}.png"
+    )
+
+
+def order_errors(groups: list[Group], out_dir: Path) -> Path | None:
+    """Top-1 error per task and task order, for groups run with several orders."""
+    several = [g for g in groups if len(g.orders) > 1]
+    if not several:
+        return None
+    rows = [
+        {
+            "strategy": group.label,
+            "order": " > ".join(run.tasks),
+            "task": task,
+            "top-1 error %": error(value),
+        }
+        for group in several
+        for run in group.records
+        for task, value in zip(run.tasks, run.acc_top1[-1])
+        if value is not None
+    ]
+    tasks = default_task_order([r for g in several for r in g.records])
+    grid = sns.catplot(
+        data=pd.DataFrame(rows),
+        kind="bar",
+        x="task",
+        y="top-1 error %",
+        hue="order",
+        order=tasks,
+        col="strategy",
+        col_wrap=min(3, len(several)),
+        errorbar="sd",
+        height=3.4,
+        aspect=1.3,
+    )
+    grid.figure.suptitle(f"{groups[0].stream} / {groups[0].arch}: error per task order", y=1.03)
+    return _save(grid.figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'orders')}.png")
+
+
+def storage_accuracy(groups: list[Group], out_dir: Path) -> Path | None:
+    """Storage MB against average final top-1 accuracy (mean ± std), one point per group."""
+    points = [
+        (g.label, g.storage_mb, g.avg_top1.mean, g.avg_top1.std or 0.0)
+        for g in groups
+        if g.storage_mb is not None and g.avg_top1.mean is not None
+    ]
+    if not points:
+        return None
+    frame = pd.DataFrame(points, columns=["strategy", "storage MB", "average top-1 %", "std"])
+    figure, axes = plt.subplots(figsize=(6.5, 4.5))
+    axes.errorbar(
+        frame["storage MB"],
+        frame["average top-1 %"],
+        yerr=frame["std"],
+        fmt="none",
+        ecolor="grey",
+        capsize=3,
+    )
+    sns.scatterplot(data=frame, x="storage MB", y="average top-1 %", hue="strategy", s=70, ax=axes)
+    for _, point in frame.iterrows():
+        axes.annotate(
+            point["strategy"],
+            (point["storage MB"], point["average top-1 %"]),
+            textcoords="offset points",
+            xytext=(5, 5),
+            fontsize=8,
+        )
+    if frame["storage MB"].max() > 10 * frame["storage MB"].min():
+        axes.set_xscale("log")
+    axes.set_title(f"{groups[0].stream} / {groups[0].arch}: storage vs average accuracy")
+    axes.legend(fontsize=7, loc="best")
+    return _save(figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'storage')}.png")
+
+
+def plot_all(groups: list[Group], out_dir: Path) -> tuple[list[Path], list[str]]:
+    """Write every figure; returns (paths written, messages about figures skipped)."""
+    written: list[Path] = []
+    messages: list[str] = []
+    for (stream, arch), members in by_stream_arch(groups).items():
+        written += [accuracy_heatmap(group, out_dir) for group in members]
+        written.append(old_task_curves(members, out_dir))
+        orders = order_errors(members, out_dir)
+        if orders is None:
+            messages.append(
+                f"{stream} / {arch}: no group has runs with several task orders; "
+                "per-order error figure skipped"
+            )
+        else:
+            written.append(orders)
+        storage = storage_accuracy(members, out_dir)
+        if storage is None:
+            messages.append(f"{stream} / {arch}: no storage recorded; storage figure skipped")
+        else:
+            written.append(storage)
+    return written, messages

@@ -1,0 +1,467 @@
+"""Run one strategy on one stream: train task by task, evaluate, write the record.
+
+Crash safety (see :mod:`clbench.run.checkpoint`): after every task the run saves a
+checkpoint (``checkpoint.pt``) and then the record, both atomically; with
+``checkpoint_every`` also every N epochs inside a task (``checkpoint-epoch.pt``).
+Running the same configuration again (same run folder) continues from the latest
+checkpoint and ends with the record an uninterrupted run would have written.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from rich.console import Console
+from torch import nn
+
+from benchmarks import STREAMS
+from benchmarks.stream import LabeledSubset, Stream
+from clbench.core.config import RunConfig
+from clbench.core.errors import RunDiverged, UserError
+from clbench.core.files import temporary_files
+from clbench.core.metrics import summarize
+from clbench.core.record import RECORD_NAME, RecordError, RunRecord
+from clbench.models import find_pretrained_weights, model_sizes
+from clbench.multihead import build_model
+from clbench.plugins.accuracy import TopkAccuracyPlugin
+from clbench.plugins.capture import OutputCapturePlugin
+from clbench.plugins.divergence import FiniteLossGuard, NonFiniteLoss
+from clbench.plugins.epoch_checkpoint import EpochCheckpointPlugin
+from clbench.plugins.learner_state import learner_state, rng_state, set_rng_state
+from clbench.plugins.memory_pipeline import stream_pipeline
+from clbench.plugins.progress import RichProgressPlugin
+from clbench.plugins.speed import compile_backbone, speed_plugins
+from clbench.run.checkpoint import (
+    CHECKPOINT_NAME,
+    EPOCH_CHECKPOINT_NAME,
+    RESTART_HINT,
+    load_checkpoint,
+    restore_checkpointed_learner,
+    save_checkpoint,
+)
+from clbench.run.environment import environment_info
+from clbench.run.fingerprint import outputs_digest, probe_batch, task_outputs
+from strategies.base import BuildContext
+from strategies.registry import STRATEGIES
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (data order, initialisation)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def check_writable(directory: Path) -> None:
+    """Fail early, before any training, when the results folder cannot be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"results folder {directory} is not writable: {err.strerror}") from None
+
+
+def new_record(config: RunConfig, stream: Stream, device: torch.device) -> RunRecord:
+    """The record of a run that starts now."""
+    return RunRecord.start(
+        config=asdict(config),
+        environment=environment_info(device),
+        tasks=stream.task_names,
+        stream={
+            "image_size": stream.image_size,
+            "channels": stream.in_channels,
+            "classes": stream.head_sizes,
+            "images": {
+                split: [task.size(split) for task in stream.tasks]
+                for split in ("train", "valid", "test")
+            },
+        },
+        not_measured=[task.name for task in stream.tasks if not task.has_test_data],
+    )
+
+
+def loader_options(stream: Stream, workers: int) -> tuple[dict, dict]:
+    """DataLoader options of ``learner.train`` and ``learner.eval``: worker processes
+    (persistent over a task's epochs) when the stream reads image files; none for
+    in-memory tensor streams. Experiences the in-memory pipeline serves never start them."""
+    reads_files = any(isinstance(task.train, LabeledSubset) for task in stream.tasks)
+    if not reads_files or workers == 0:
+        return {}, {}
+    return {"num_workers": workers, "persistent_workers": True}, {"num_workers": workers}
+
+
+def trains_task(config: RunConfig, stream: Stream, index: int) -> bool:
+    """Whether task ``index`` is trained; otherwise it is adopted: the pretrained
+    network's own task (its data, when on disk, evaluates it; PackNet also retrains it
+    after pruning), or a task 0 without data on disk."""
+    if index == 0 and stream.first_task_pretrained and config.pretrained:
+        return False
+    return stream.tasks[index].has_train_data
+
+
+Start = Literal["auto", "resume", "restart"]
+"""What to do with what an earlier invocation of the same run left in its folder:
+``auto`` continues an unfinished run from its latest checkpoint (a complete or diverged
+run is reported, not re-run), ``resume`` does the same but insists that there is a run,
+``restart`` discards it and starts over."""
+
+
+@dataclass
+class Prior:
+    """What an earlier invocation left: its record and its checkpoints (task boundary,
+    and inside the next task), already checked against the configuration."""
+
+    record: RunRecord | None = None
+    checkpoint: dict | None = None
+    epoch: dict | None = None
+
+
+def check_same_config(path: Path, stored: dict, config: RunConfig) -> None:
+    """One-line :class:`UserError` when ``stored`` (a config saved with ``path``)
+    defines a different run than ``config``."""
+    changed = [
+        f"{key} {stored.get(key)!r} there, {value!r} now"
+        for key, value in config.identity().items()
+        if stored.get(key) != value
+    ]
+    if changed:
+        raise UserError(
+            f"{path} belongs to a run with another configuration ({'; '.join(changed)}); "
+            "use another --run-id, or --restart to replace that run"
+        )
+
+
+def read_prior(config: RunConfig, device: torch.device, start: Start) -> Prior:
+    """Read and validate what an earlier invocation left in ``config.run_dir()``."""
+    run_dir = config.run_dir()
+    record_path = run_dir / RECORD_NAME
+    if start == "restart":
+        return Prior()
+    if not record_path.is_file():
+        if start == "resume":
+            raise UserError(f"nothing to resume: no run record at {record_path}")
+        return Prior()
+    try:
+        record = RunRecord.load(record_path)
+    except RecordError as err:
+        raise UserError(f"run record {err}; {RESTART_HINT}") from None
+    check_same_config(record_path, record.config, config)
+    prior = Prior(record)
+    if record.status in ("complete", "diverged"):
+        return prior
+    path = run_dir / CHECKPOINT_NAME
+    if path.is_file():
+        prior.checkpoint = load_checkpoint(path, device)
+        check_same_config(path, prior.checkpoint["config"], config)
+    path = run_dir / EPOCH_CHECKPOINT_NAME
+    if path.is_file():
+        epoch = load_checkpoint(path, device)
+        check_same_config(path, epoch["config"], config)
+        done = prior.checkpoint["steps_done"] if prior.checkpoint else 0
+        prior.epoch = epoch if epoch["step"] == done else None  # else left by a finished task
+    return prior
+
+
+def diverged_message(record: RunRecord, record_path: Path) -> str:
+    """One line: where the run diverged and where its record is."""
+    return f"run diverged: {record.error}; record: {record_path}"
+
+
+class _Run:
+    """One invocation of a run: the learner, its record, its probes and checkpoints."""
+
+    def __init__(self, config: RunConfig, console: Console, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.run_dir = config.run_dir()
+        self.record_path = self.run_dir / RECORD_NAME
+        seed_everything(config.seed)
+        weights = (
+            find_pretrained_weights(config.arch, config.weights) if config.pretrained else None
+        )
+        stream = STREAMS[config.stream].build(
+            seed=config.seed,
+            order=config.order,
+            arch=config.arch,
+            image_size=config.image_size,
+            data_root=config.data_root,
+        )
+        self.stream = stream
+        self.spec = STRATEGIES[config.strategy]
+        self.model = build_model(
+            config.arch,
+            stream.head_sizes,
+            stream.in_channels,
+            weights,
+            pretrained_head=0 if stream.first_task_pretrained else None,
+        )
+        if config.compile:
+            compile_backbone(self.model)
+        experiences = list(stream.benchmark.train_stream)
+        if self.spec.trains_jointly:
+            self.steps = [(len(stream.tasks) - 1, experiences)]
+        else:
+            self.steps = list(enumerate(experiences))
+        self.accuracy = TopkAccuracyPlugin()
+        self.progress = RichProgressPlugin(console, stream.task_names)
+        self.capture = OutputCapturePlugin()
+        self.epochs = EpochCheckpointPlugin(config.checkpoint_every, self.save_epoch)
+        plugins = [self.accuracy, self.progress, self.capture, FiniteLossGuard(), self.epochs]
+        # The pipeline serves a task before the epoch checkpoint plugin can set its
+        # loader aside to resume inside the task.
+        pipeline = self._pipeline(console) if config.pipeline == "memory" else None
+        plugins = [pipeline, *plugins] if pipeline else plugins
+        plugins += speed_plugins(config.precision, device)
+        self.learner = self.spec.build(BuildContext(config, self.model, stream, device, plugins))
+        self.train_loader, self.eval_loader = loader_options(stream, config.workers)
+        self.record = new_record(config, stream, device)
+        self.probes: list[dict] = []
+        self.step = 0
+        """Index into ``steps`` of the step being trained (= steps finished)."""
+        self.step_started = 0.0
+        """``perf_counter`` when the step started, minus its training time before a resume."""
+        self.images_before = 0
+        """Images the step trained on before a resume."""
+
+    def _pipeline(self, console: Console):
+        """The in-memory pipeline of the tasks this run trains and evaluates."""
+        trained = [
+            index
+            for index in range(len(self.stream.tasks))
+            if not self.spec.trains_jointly and trains_task(self.config, self.stream, index)
+        ]
+        return stream_pipeline(
+            self.stream,
+            trained,
+            Path(self.config.cache_dir),
+            self.config.workers,
+            self.config.seed,
+            channels_last=self.device.type == "cuda",
+            console=console,
+        )
+
+    def prepare(self, prior: Prior, start: Start) -> str | None:
+        """Check the folder is writable, remove what a killed invocation (or ``restart``)
+        leaves, load the prior checkpoints; return a line saying where it resumes."""
+        check_writable(self.run_dir)
+        names = (RECORD_NAME, CHECKPOINT_NAME, EPOCH_CHECKPOINT_NAME)
+        for leftover in [t for name in names for t in temporary_files(self.run_dir / name)]:
+            leftover.unlink()
+        if start == "restart":
+            for name in (CHECKPOINT_NAME, EPOCH_CHECKPOINT_NAME):
+                (self.run_dir / name).unlink(missing_ok=True)
+        note = None
+        if prior.checkpoint is not None:
+            self._restore(prior.checkpoint, self.run_dir / CHECKPOINT_NAME)
+            note = f"resuming after task {self.step}/{len(self.steps)}"
+        if prior.epoch is not None:
+            self.epochs.pending = prior.epoch
+            note = f"resuming task {self.step + 1}/{len(self.steps)} after epoch "
+            note += str(prior.epoch["epochs_done"])
+        threads = self.record.environment["threads"]
+        if note is not None and self.device.type == "cpu" and threads != torch.get_num_threads():
+            note += (
+                f" (warning: {torch.get_num_threads()} CPU threads now, {threads} when the run "
+                "started: results may differ in the last bits from an uninterrupted run)"
+            )
+        if note is not None:
+            self.record.note_resumed(
+                {
+                    "tasks_done": self.step,
+                    "epochs_done": prior.epoch["epochs_done"] if prior.epoch else 0,
+                    "git_commit": environment_info(self.device)["git_commit"],
+                }
+            )
+        elif prior.record is not None and start == "resume":
+            note = "no checkpoint to resume from: starting from the first task"
+        self.record.save(self.record_path)
+        return note
+
+    def _restore(self, checkpoint: dict, path: Path) -> None:
+        restore_checkpointed_learner(self.learner, checkpoint["learner"], path)
+        self.record = RunRecord.from_dict(checkpoint["record"], str(path))
+        self.probes = list(checkpoint["probes"])
+        self.step = checkpoint["steps_done"]
+        set_rng_state(checkpoint["rng"])
+
+    def train(self) -> None:
+        """Train the remaining steps; after each, evaluate, fingerprint and checkpoint."""
+        num_tasks = len(self.stream.tasks)
+        with self.progress:
+            while self.step < len(self.steps):
+                index, data = self.steps[self.step]
+                pending = self.epochs.pending
+                self.step_started = time.perf_counter() - (pending or {}).get("train_seconds", 0)
+                self.images_before = (pending or {}).get("images", 0)
+                self.progress.images = 0
+                if self.spec.trains_jointly or trains_task(self.config, self.stream, index):
+                    self.learner.train(data, eval_streams=[], **self.train_loader)
+                else:
+                    self.spec.adopt_pretrained(self.learner, data, **self.train_loader)
+                trained = time.perf_counter()
+                self.learner.eval(
+                    self.stream.benchmark.test_stream[: index + 1], **self.eval_loader
+                )
+                evaluated = time.perf_counter()
+                row = [self.accuracy.results[j] for j in range(index + 1)]
+                self.record.append_row([r.top1 for r in row], [r.top5 for r in row])
+                self.record.add_timing(
+                    trained - self.step_started,
+                    evaluated - trained,
+                    self.progress.images + self.images_before,
+                )
+                self.fingerprint(range(num_tasks) if self.spec.trains_jointly else [index], index)
+                self.step += 1
+                self.save_task()
+                self.record.save(self.record_path)
+
+    def fingerprint(self, tasks, after: int) -> None:
+        """Keep each task's outputs on its probe batch (see :mod:`clbench.run.fingerprint`)."""
+        for task in tasks:
+            inputs, labels = probe_batch(self.stream.benchmark.test_stream[task])
+            if not len(labels):
+                continue  # no test data on disk: nothing to fingerprint
+            outputs = task_outputs(self.learner, self.capture, inputs, labels, task)
+            digest = outputs_digest(outputs)
+            self.probes.append(
+                {
+                    "task": task,
+                    "after": after,
+                    "inputs": inputs,
+                    "labels": labels,
+                    "outputs": outputs,
+                    "sha256": digest,
+                }
+            )
+            self.record.fingerprints.append(
+                {
+                    "task": self.stream.task_names[task],
+                    "after_task": after,
+                    "images": len(labels),
+                    "sha256": digest,
+                }
+            )
+
+    def save_task(self) -> None:
+        """Checkpoint after a finished step; drop the finished step's epoch checkpoint."""
+        stream = self.stream
+        save_checkpoint(
+            self.run_dir / CHECKPOINT_NAME,
+            {
+                "config": asdict(self.config),
+                "steps_done": self.step,
+                "record": self.record.to_dict(),
+                "learner": learner_state(self.learner),
+                "rng": rng_state(),
+                "probes": self.probes,
+                "stream": {
+                    "task_names": stream.task_names,
+                    "head_sizes": stream.head_sizes,
+                    "channels": stream.in_channels,
+                    "image_size": stream.image_size,
+                    "first_task_pretrained": stream.first_task_pretrained,
+                },
+            },
+        )
+        (self.run_dir / EPOCH_CHECKPOINT_NAME).unlink(missing_ok=True)
+
+    def save_epoch(self, epochs_done: int) -> None:
+        """Checkpoint inside the step being trained (:class:`EpochCheckpointPlugin`)."""
+        save_checkpoint(
+            self.run_dir / EPOCH_CHECKPOINT_NAME,
+            {
+                "config": asdict(self.config),
+                "step": self.step,
+                "epochs_done": epochs_done,
+                "learner": learner_state(self.learner),
+                "rng": rng_state(),
+                "train_seconds": time.perf_counter() - self.step_started,
+                "images": self.progress.images + self.images_before,
+            },
+        )
+
+    def diverged(self, err: NonFiniteLoss) -> str:
+        """Record status ``diverged`` (task and epoch); return the one-line message."""
+        index = self.steps[self.step][0]
+        where = (
+            "joint training of all tasks"
+            if self.spec.trains_jointly
+            else f"task {index + 1}/{len(self.steps)} ({self.stream.task_names[index]})"
+        )
+        self.record.mark_diverged(
+            {
+                "task": None if self.spec.trains_jointly else self.stream.task_names[index],
+                "task_index": None if self.spec.trains_jointly else index,
+                "epoch": err.epoch,
+            },
+            f"non-finite loss in epoch {err.epoch} of {where}",
+        )
+        self.record.save(self.record_path)
+        return diverged_message(self.record, self.record_path)
+
+    def finish(self) -> RunRecord:
+        """Summaries, storage and the strategy's report; status ``complete``."""
+        record, stream = self.record, self.stream
+        sizes = model_sizes(self.model.backbone, nn.ModuleList(self.model.task_heads()))
+        record.complete(
+            summarize(record.acc_top1, record.acc_top5),
+            self.spec.storage(
+                sizes, len(stream.tasks), self.config.options, stream.first_task_pretrained
+            ),
+            self.spec.report(self.learner),
+        )
+        record.save(self.record_path)
+        return record
+
+
+def run(config: RunConfig, console: Console | None = None, start: Start = "auto") -> RunRecord:
+    """Execute a resolved config; returns the final record (also written to disk).
+
+    ``start`` says what to do with an earlier invocation's record and checkpoints
+    (see :data:`Start`); a complete run is reported and its record returned as it is.
+    Raises :class:`RunDiverged` when the loss stops being finite (or the run had).
+    """
+    console = console or Console(stderr=True)
+    device = resolve_device(config.device)
+    prior = read_prior(config, device, start)
+    record_path = config.run_dir() / RECORD_NAME
+    if prior.record is not None and prior.record.status == "complete":
+        console.print(
+            f"run already complete: {record_path} (--restart runs it again)",
+            soft_wrap=True,
+            markup=False,
+        )
+        return prior.record
+    if prior.record is not None and prior.record.status == "diverged":
+        message = diverged_message(prior.record, record_path)
+        raise RunDiverged(f"{message} (--restart runs it again)")
+    current = _Run(config, console, device)
+    note = current.prepare(prior, start)
+    if note is not None:
+        console.print(f"{note}: {record_path}", soft_wrap=True, markup=False)
+    try:
+        current.train()
+    except NonFiniteLoss as err:
+        raise RunDiverged(current.diverged(err)) from None
+    except BaseException as err:
+        current.record.mark_failed(f"{type(err).__name__}: {err}")
+        current.record.save(record_path)
+        raise
+    return current.finish()

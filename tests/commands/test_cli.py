@@ -1,0 +1,156 @@
+"""The command line end to end on splitmnist, the record schema, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import find_records
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ("--epochs", "1", "--batch-size", "64")
+
+
+def check_record_schema(record: dict, num_tasks: int) -> None:
+    assert record["status"] == "complete"
+    for key in ("strategy", "stream", "arch", "seed", "order", "epochs", "options"):
+        assert key in record["config"]
+    env = record["environment"]
+    assert env["packages"]["torch"] and env["device"] and env["device_name"]
+    assert "git_commit" in env
+    assert len(record["tasks"]) == num_tasks
+    for matrix in (record["acc_top1"], record["acc_top5"]):
+        assert len(matrix) == num_tasks and all(len(row) == num_tasks for row in matrix)
+        for i, row in enumerate(matrix):
+            assert all(v is None for v in row[i + 1 :])
+    for i, row in enumerate(record["acc_top1"]):
+        assert all(0.0 <= v <= 100.0 for v in row[: i + 1])
+    # Split-MNIST tasks have 2 classes: top-5 does not apply.
+    assert all(v is None for row in record["acc_top5"] for v in row)
+    final = record["final"]
+    assert final["top1"] == record["acc_top1"][-1]
+    assert set(final) >= {"top1", "top5", "avg_top1", "forgetting", "bwt"}
+    storage = record["storage"]
+    assert storage["total_bytes"] == sum(storage["breakdown"].values()) > 0
+    assert storage["models"] >= 1
+    timings = record["timings"]
+    assert len(timings["train_seconds"]) == num_tasks
+    assert all(v > 0 for v in timings["images_per_second"])
+
+
+@pytest.mark.parametrize(("strategy", "min_accuracy"), [("finetune", 75), ("classifier_only", 60)])
+def test_run_writes_complete_record(run_cli, tmp_path, strategy, min_accuracy):
+    code, out, err = run_cli("run", "--strategy", strategy, "--results", str(tmp_path), *TINY)
+    assert code == 0, err
+    (record,) = find_records(tmp_path)
+    check_record_schema(record, 5)
+    path = next(tmp_path.rglob("record.json"))
+    assert path.parent.parent == tmp_path / "splitmnist" / "smallcnn" / strategy
+    assert not list(tmp_path.rglob("*.tmp"))
+    # Trained classifiers on two-digit tasks are well above chance (50%).
+    assert record["final"]["avg_top1"] > min_accuracy
+
+
+def test_classifier_only_never_changes_old_tasks(run_cli, tmp_path):
+    code, _, err = run_cli(
+        "run", "--strategy", "classifier_only", "--results", str(tmp_path), *TINY
+    )
+    assert code == 0, err
+    (record,) = find_records(tmp_path)
+    matrix = record["acc_top1"]
+    for j in range(5):
+        assert {matrix[i][j] for i in range(j, 5)} == {matrix[j][j]}
+
+
+def test_same_seed_same_record_values(run_cli, tmp_path):
+    for sub in ("a", "b"):
+        assert (
+            run_cli("run", "--strategy", "finetune", "--results", str(tmp_path / sub), *TINY)[0]
+            == 0
+        )
+    first, second = (find_records(tmp_path / sub)[0] for sub in ("a", "b"))
+    assert first["acc_top1"] == second["acc_top1"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "--strategy", "nope"], "unknown strategy 'nope'; choose from: finetune"),
+        (
+            ["run", "--strategy", "finetune", "--stream", "nope"],
+            "unknown stream 'nope'; choose from: splitmnist",
+        ),
+        (
+            ["run", "--strategy", "finetune", "--arch", "nope"],
+            "unknown architecture 'nope'; choose from: smallcnn",
+        ),
+        (["run", "--strategy", "finetune", "--epochs", "x"], "invalid int value"),
+        (["run", "--strategy", "finetune", "--epochs", "-1"], "--epochs must be an integer >= 1"),
+        (
+            ["run", "--strategy", "finetune", "--batch-size", "0"],
+            "--batch-size must be an integer >= 1",
+        ),
+        (["run", "--strategy", "finetune", "--order", "0,1"], "permutation of 0..4"),
+        (["compare", "/nonexistent/folder"], "does not exist"),
+    ],
+)
+def test_bad_input_one_line_exit_2_nothing_written(run_cli, tmp_path, argv, expected):
+    results = tmp_path / "results"
+    code, out, err = (
+        run_cli(*argv, "--results", str(results)) if argv[0] == "run" else run_cli(*argv)
+    )
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert not results.exists() or not list(results.rglob("*"))
+
+
+def test_real_entry_point_bad_input_has_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "run",
+            "--strategy",
+            "bogus",
+            "--results",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+        and "unknown strategy 'bogus'" in proc.stderr
+    )
+    assert not list(tmp_path.iterdir())
+
+
+def test_list_names_and_one_line_per_entry(run_cli):
+    code, out, _ = run_cli("list", "--names", "strategies")
+    assert code == 0 and {"finetune", "classifier_only"} <= set(out.split())
+    code, out, _ = run_cli("list")
+    assert code == 0
+    for name in ("splitmnist", "smallcnn", "densenet121", "finetune"):
+        assert sum(line.split()[:1] == [name] for line in out.splitlines()) == 1
+
+
+def test_compare_prints_leaderboard_and_skips_bad_records(run_cli, tmp_path):
+    assert run_cli("run", "--strategy", "finetune", "--results", str(tmp_path), *TINY)[0] == 0
+    broken = tmp_path / "splitmnist" / "smallcnn" / "finetune" / "broken" / "record.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"status": "compl')
+    running = broken.parent.parent / "running" / "record.json"
+    running.parent.mkdir()
+    running.write_text(json.dumps({"status": "running"}))
+    code, out, err = run_cli("compare", str(tmp_path))
+    assert code == 0
+    assert "finetune" in out and "average" in out and "digits 0/1" in out
+    assert "broken" in err and "running" in err

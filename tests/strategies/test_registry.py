@@ -1,0 +1,58 @@
+"""The strategy registry: every spec resolves to its implementation, and the command
+line's defaults are the implementations' own."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from strategies import ewc, lwf
+from strategies.packnet import PackNetPlugin
+from strategies.piggyback import PiggybackPlugin
+from strategies.registry import STRATEGIES
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_every_spec_names_an_implementation_with_build(name):
+    assert callable(STRATEGIES[name].module().build)
+
+
+def _keyword_defaults(function) -> dict:
+    return {
+        name: p.default
+        for name, p in inspect.signature(function).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def _option_defaults(name: str) -> dict:
+    return {option.dest: option.default for option in STRATEGIES[name].options}
+
+
+def test_command_line_defaults_equal_the_implementations():
+    packnet = _keyword_defaults(PackNetPlugin.__init__)
+    assert packnet["prune_ratio"] == float(_option_defaults("packnet")["prune_ratios"])
+    assert packnet["per_task_bn"] == _option_defaults("packnet")["per_task_bn"]
+    piggyback = _keyword_defaults(PiggybackPlugin.__init__)
+    options = _option_defaults("piggyback")
+    assert piggyback["threshold"] == options["piggyback_threshold"]
+    assert piggyback["score_init"] == options["piggyback_score_init"]
+    options = _option_defaults("lwf")
+    assert (lwf.TEMPERATURE, lwf.WEIGHT, lwf.WARMUP_EPOCHS) == (
+        options["lwf_temperature"],
+        options["lwf_weight"],
+        options["lwf_warmup_epochs"],
+    )
+    options = _option_defaults("ewc")
+    assert (ewc.EWC_LAMBDA, ewc.FISHER_SAMPLES) == (
+        options["ewc_lambda"],
+        options["ewc_fisher_samples"],
+    )
+
+
+def test_unknown_strategy_is_one_line_with_the_choices():
+    from clbench.core.errors import UserError
+
+    with pytest.raises(UserError, match="unknown strategy 'nope'; choose from: finetune, "):
+        STRATEGIES.get_or_fail("nope")
