@@ -182,7 +182,7 @@ def test_pretrained_task_with_its_data_is_adopted_and_evaluated(
         return Stream("pretrained1000", tasks, 3, 32, first_task_pretrained=True)
 
     spec = replace(STREAMS["finegrained"], name="pretrained1000", build=build)
-    monkeypatch.setitem(STREAMS, "pretrained1000", spec)
+    monkeypatch.setitem(STREAMS._specs, "pretrained1000", spec)
     config = resolve(RunConfig(
         strategy=strategy, stream="pretrained1000", arch="resnet18", epochs=1, batch_size=8,
         lr=1e-4, results=str(tmp_path / "results"),

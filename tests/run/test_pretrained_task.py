@@ -29,7 +29,7 @@ def _run(tmp_path, monkeypatch, strategy: str) -> dict:
         _stream_without_task0_data,
         STREAMS["splitmnist"].defaults,
     )
-    monkeypatch.setitem(STREAMS, "nodata", spec)
+    monkeypatch.setitem(STREAMS._specs, "nodata", spec)
     config = RunConfig(strategy=strategy, stream="nodata", results=str(tmp_path), epochs=1)
     runner_module.run(resolve(config))
     (record,) = find_records(tmp_path)
