@@ -8,7 +8,7 @@ DEPS_HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
 DEPS_STAMP := $(VENV)/.clbench-deps-$(DEPS_HASH)
 DEMO_RESULTS ?= results/demo
 
-.PHONY: install demo test test-fast lint clean-demo
+.PHONY: install demo test test-fast lint clean-demo gpu-evidence
 
 $(DEPS_STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,3 +42,8 @@ lint: install
 
 clean-demo:
 	rm -rf $(DEMO_RESULTS)
+
+# On the GPU machine: throughput of the papers' architectures, every strategy end to end on
+# a fixture finegrained with `check`, and both in-memory pipeline placements; JSON per step.
+gpu-evidence: install
+	$(PY) -m tests.gpu.evidence --out results/bench/gpu

@@ -64,8 +64,10 @@ def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> N
     model.load_state_dict(state_dict)
 
 
-def restore_learner(learner, state: dict) -> None:
-    """Load :func:`learner_state` into a learner built from the same configuration."""
+def restore_learner(learner, state: dict, evaluation_only: bool = False) -> None:
+    """Load :func:`learner_state` into a learner built from the same configuration
+    (``evaluation_only``: a learner built to evaluate may lack the plugins that fed its
+    training data; the checkpoint's states of those are not needed and skipped)."""
     load_model_state(learner.model, state["model"])
     learner.optimizer.load_state_dict(state["optimizer"])
     if state["optimizer_bound"] and getattr(learner, "optimized_param_id", None) is None:
@@ -76,7 +78,8 @@ def restore_learner(learner, state: dict) -> None:
     for scheduler, scheduler_state in zip(schedulers, state["schedulers"]):
         scheduler.load_state_dict(scheduler_state)
     plugins = stateful_plugins(learner)
-    if set(plugins) != set(state["plugins"]):
+    missing = set(state["plugins"]) - set(plugins) if evaluation_only else set()
+    if set(plugins) != set(state["plugins"]) - missing:
         raise ValueError(
             f"the learner's plugins ({', '.join(plugins)}) differ from the checkpoint's "
             f"({', '.join(state['plugins'])})"

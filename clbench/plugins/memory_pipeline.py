@@ -10,6 +10,7 @@ no worker processes, no per-image Python work per epoch.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,11 +106,12 @@ class MemorySplit:
 
 def place(data: DecodedImages, device: torch.device) -> DecodedImages:
     """``data`` where batches are cut from it: on the GPU when it fits in half of the free
-    memory, otherwise in pinned CPU memory (copied asynchronously); on the CPU as it is."""
+    memory, otherwise in pinned CPU memory (copied asynchronously); on the CPU as it is.
+    ``CLBENCH_PIPELINE_HOST=1`` forces pinned CPU memory (to measure that path)."""
     if device.type != "cuda":
         return data
     free, _ = torch.cuda.mem_get_info(device)
-    if data.images.nbytes < free // 2:
+    if data.images.nbytes < free // 2 and os.environ.get("CLBENCH_PIPELINE_HOST") != "1":
         return data.to(device)
     return data.to("cpu", pin=True)
 

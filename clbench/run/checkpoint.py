@@ -95,11 +95,13 @@ def load_checkpoint(path: Path, device: torch.device) -> dict:
     return blob["content"]
 
 
-def restore_checkpointed_learner(learner, state: dict, path: Path) -> None:
+def restore_checkpointed_learner(
+    learner, state: dict, path: Path, evaluation_only: bool = False
+) -> None:
     """:func:`restore_learner`; a state that does not fit the learner (another version
     of the strategy or of the harness wrote it) is a one-line :class:`UserError`."""
     try:
-        restore_learner(learner, state)
+        restore_learner(learner, state, evaluation_only)
     except (RuntimeError, ValueError, KeyError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(

@@ -122,7 +122,7 @@ def recheck_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, list[di
     learner = STRATEGIES[config.strategy].build(
         BuildContext(config, model, stream, device, plugins)
     )
-    restore_checkpointed_learner(learner, content["learner"], path)
+    restore_checkpointed_learner(learner, content["learner"], path, evaluation_only=True)
     rows = []
     for probe in content["probes"]:
         task, labels = probe["task"], probe["labels"].cpu()

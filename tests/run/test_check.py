@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from clbench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from tests import dataset_fixtures
 from tests.conftest import find_records
 
 FAST = ("--epochs", "1", "--batch-size", "64", "--image-size", "8")
@@ -66,3 +67,18 @@ def test_other_strategies_report_the_drift_and_exit_0(run_cli, tmp_path):
 def test_check_without_a_checkpoint_is_bad_input(run_cli, tmp_path):
     code, _, err = run_cli("check", str(tmp_path))
     assert code == 2 and "no readable run record" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_a_run_whose_data_came_through_the_in_memory_pipeline(run_cli, tmp_path):
+    """``check`` evaluates without data: the checkpoint's pipeline state is not needed."""
+    root = dataset_fixtures.finegrained(tmp_path / "data", with_imagenet=False)
+    code, _, err = run_cli(
+        "run", "--strategy", "packnet", "--stream", "finegrained", "--data-root", str(root),
+        "--results", str(tmp_path / "runs"), "--arch", "smallcnn", "--no-pretrained",
+        "--image-size", "16", "--epochs", "1", "--batch-size", "8", "--pipeline", "memory",
+    )  # fmt: skip
+    assert code == 0, err
+    folder = next((tmp_path / "runs").rglob("record.json")).parent
+    code, out, err = run_cli("check", str(folder))
+    assert code == 0, err
+    assert "reproduce their fingerprints exactly" in out
