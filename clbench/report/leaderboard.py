@@ -198,18 +198,33 @@ def by_stream_arch(groups: list[Group]) -> dict[tuple[str, str], list[Group]]:
 
 
 def default_task_order(records: list[RunRecord]) -> list[str]:
-    """The stream's tasks in its default order, recovered from a record and its ``--order``.
+    """The stream's tasks in their default order, recovered from the records' ``--order``.
 
     A run with ``order`` [2, 0, 1] trained default tasks 2, 0, 1, so its k-th task is
-    default task ``order[k]``.
+    default task ``order[k]``. On the ImageNet streams ``order`` permutes only the tasks
+    after the pretrained task 0 (one fewer than the run's tasks), which stays first. A
+    run without an order gives the default order directly; tasks seen only in other
+    records follow, so no task is ever dropped.
     """
-    record = records[0]
+    ordered = sorted(records, key=lambda r: bool(r.config.get("order")))
+    names = [name for name in _default_order(ordered[0]) if name]
+    for record in ordered[1:]:
+        names += [name for name in record.tasks if name not in names]
+    return names
+
+
+def _default_order(record: RunRecord) -> list[str]:
+    """One record's tasks in the stream's default order."""
     order = record.config.get("order")
+    tasks = list(record.tasks)
     if not order:
-        return list(record.tasks)
-    names = [""] * len(order)
+        return tasks
+    fixed = len(tasks) - len(order)
+    if fixed not in (0, 1) or sorted(order) != list(range(len(order))):
+        return tasks
+    names = tasks[:fixed] + [""] * len(order)
     for position, index in enumerate(order):
-        names[index] = record.tasks[position]
+        names[fixed + index] = tasks[fixed + position]
     return names
 
 
