@@ -10,11 +10,11 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from clbench.commands import bench, check, compare, data, listing, plot, run, storage
+from clbench.commands import bench, check, compare, data, listing, plot, run, storage, sweep
 from clbench.core.errors import UserError
 
 EXIT_BAD_INPUT = 2
-COMMANDS = (run, compare, listing, storage, plot, bench, data, check)
+COMMANDS = (run, compare, listing, storage, plot, bench, data, check, sweep)
 
 
 UNSIGNED = r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"

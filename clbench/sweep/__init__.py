@@ -1,0 +1,2 @@
+"""Grids of runs: the grid file (:mod:`clbench.sweep.grid`) and its plan
+(:mod:`clbench.sweep.plan`)."""
