@@ -20,6 +20,10 @@ Avalanche's ``LwFPlugin`` is not used: it asks the model for every head's output
 runs its teacher in train mode (BatchNorm batch statistics, dropout). See
 tests/test_strategies.py.
 
+Mixed precision: the teacher and the old heads run under the autocast state of the
+student's forward pass (bf16 on the GPU path), and the distillation loss is computed in
+fp32 from their logits, like the task loss.
+
 Serving needs one network (:func:`clbench.core.storage.shared_network_storage`): the
 teacher copy exists only while a task trains.
 """
@@ -85,6 +89,7 @@ class MultiHeadLwFPlugin(SupervisedPlugin):
         self._old: list[int] = []
         self._teacher: nn.Module | None = None
         self._features: Tensor | None = None
+        self._autocast: tuple[str, torch.dtype] | None = None
         self._hook = None
         self._warmup = 0
         self._warming = False
@@ -105,6 +110,9 @@ class MultiHeadLwFPlugin(SupervisedPlugin):
 
     def _keep_features(self, module: nn.Module, inputs, output: Tensor) -> None:
         self._features = output
+        device = output.device.type
+        enabled = torch.is_autocast_enabled(device)
+        self._autocast = (device, torch.get_autocast_dtype(device)) if enabled else None
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
         if self.in_warmup(strategy):
@@ -144,18 +152,21 @@ class MultiHeadLwFPlugin(SupervisedPlugin):
         strategy.loss += self.weight * self.penalty(strategy.model, strategy.mb_x)
 
     def penalty(self, model: nn.Module, x: Tensor) -> Tensor:
-        """Distillation term of the latest training forward pass (features of batch ``x``)."""
+        """Distillation term of the latest training forward pass (features of batch ``x``),
+        computed in fp32 from heads run with that pass's precision."""
         heads, old_heads = model.task_heads(), self._teacher.task_heads()
-        with torch.no_grad():
-            features = self._teacher.backbone(x)
-            teacher = [old_heads[t](features) for t in self._old]
-        student = [heads[t](self._features) for t in self._old]
+        device, dtype = self._autocast or (x.device.type, torch.float32)
+        with torch.autocast(device, dtype=dtype, enabled=self._autocast is not None):
+            with torch.no_grad():
+                features = self._teacher.backbone(x)
+                teacher = [old_heads[t](features).float() for t in self._old]
+            student = [heads[t](self._features).float() for t in self._old]
         return distillation_loss(student, teacher, self.temperature)
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self._unfreeze()
         self._hook.remove()
-        self._hook = self._teacher = self._features = None
+        self._hook = self._teacher = self._features = self._autocast = None
         if self._label not in self.trained:
             self.trained.append(self._label)
 

@@ -16,6 +16,9 @@ class SpeedPlugin(SupervisedPlugin):
 
     Parameters stay fp32 (autocast casts per operation), so optimizer updates and
     PackNet's bit-exact freezing act on fp32 weights; only activations run in bf16.
+    Training outputs are cast to fp32 when the forward pass ends, so the task loss (and
+    every strategy's term added to it) is computed in fp32. Evaluation outputs stay as
+    computed (fingerprints hash them; accuracy only compares them).
     On CUDA, training also turns on ``cudnn.benchmark`` (the input size is fixed).
     """
 
@@ -54,6 +57,7 @@ class SpeedPlugin(SupervisedPlugin):
 
     def after_forward(self, strategy, **kwargs) -> None:
         self._exit()
+        strategy.mb_output = strategy.mb_output.float()
 
     def before_eval_forward(self, strategy, **kwargs) -> None:
         self._enter(strategy)
