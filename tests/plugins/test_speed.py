@@ -35,7 +35,8 @@ def test_packnet_stays_bit_exact_under_bf16_autocast_and_channels_last():
         train_epochs=1,
         device="cpu",
         evaluator=quiet_evaluator(),
-        plugins=[PackNetPlugin(0.75, retrain_epochs=1, retrain_lr=1e-3), SpeedPlugin(), probe],
+        # The probe sees the outputs before SpeedPlugin casts them to fp32 for the loss.
+        plugins=[PackNetPlugin(0.75, retrain_epochs=1, retrain_lr=1e-3), probe, SpeedPlugin()],
     )
     x = stream.tasks[0].test[0][:32].contiguous(memory_format=torch.channels_last)
     train = stream.benchmark.train_stream
