@@ -47,6 +47,7 @@ from clbench.run.checkpoint import (
 )
 from clbench.run.environment import environment_info
 from clbench.run.fingerprint import outputs_digest, probe_batch, task_outputs
+from clbench.run.lock import run_folder_lock
 from strategies.base import BuildContext
 from strategies.registry import STRATEGIES
 
@@ -436,10 +437,22 @@ def run(config: RunConfig, console: Console | None = None, start: Start = "auto"
 
     ``start`` says what to do with an earlier invocation's record and checkpoints
     (see :data:`Start`); a complete run is reported and its record returned as it is.
-    Raises :class:`RunDiverged` when the loss stops being finite (or the run had).
+    Raises :class:`RunDiverged` when the loss stops being finite (or the run had), and
+    a :class:`UserError` when another process is running it (:mod:`clbench.run.lock`).
     """
     console = console or Console(stderr=True)
     device = resolve_device(config.device)
+    record_path = config.run_dir() / RECORD_NAME
+    if start == "resume" and not record_path.is_file():  # refused before the folder exists
+        raise UserError(f"nothing to resume: no run record at {record_path}")
+    with run_folder_lock(config.run_dir()):
+        return _run_locked(config, console, device, start)
+
+
+def _run_locked(
+    config: RunConfig, console: Console, device: torch.device, start: Start
+) -> RunRecord:
+    """:func:`run` while holding the run folder's lock."""
     prior = read_prior(config, device, start)
     record_path = config.run_dir() / RECORD_NAME
     if prior.record is not None and prior.record.status == "complete":
