@@ -107,7 +107,11 @@ def recheck_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, list[di
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}: the run has not finished a task")
     content = load_checkpoint(path, device)
-    config = RunConfig(**content["config"])
+    try:
+        config = RunConfig(**content["config"])
+        STRATEGIES.check(config.strategy)
+    except (TypeError, UserError) as err:
+        raise UserError(f"checkpoint {path} holds no usable configuration ({err})") from None
     meta = content["stream"]
     tasks = [task_not_on_disk(n, k) for n, k in zip(meta["task_names"], meta["head_sizes"])]
     stream = Stream(

@@ -173,7 +173,7 @@ def read_prior(config: RunConfig, device: torch.device, start: Start) -> Prior:
         check_same_config(path, prior.checkpoint["config"], config)
     path = run_dir / EPOCH_CHECKPOINT_NAME
     if path.is_file():
-        epoch = load_checkpoint(path, device)
+        epoch = load_checkpoint(path, device, "epoch")
         check_same_config(path, epoch["config"], config)
         done = prior.checkpoint["steps_done"] if prior.checkpoint else 0
         prior.epoch = epoch if epoch["step"] == done else None  # else left by a finished task
@@ -296,6 +296,11 @@ class _Run:
         return note
 
     def _restore(self, checkpoint: dict, path: Path) -> None:
+        if checkpoint["steps_done"] > len(self.steps):
+            raise UserError(
+                f"checkpoint {path} is damaged: {checkpoint['steps_done']} steps done of the "
+                f"run's {len(self.steps)}; {RESTART_HINT}"
+            )
         restore_checkpointed_learner(self.learner, checkpoint["learner"], path)
         self.record = RunRecord.from_dict(checkpoint["record"], str(path))
         self.probes = list(checkpoint["probes"])

@@ -1,0 +1,223 @@
+"""Hostile inputs and faults (issue 20): each case gives one line on stderr and exit
+code 2 (or its documented behaviour), writes nothing outside its own run folder and
+leaves the other runs byte-identical.
+
+Every case runs against a results folder holding two runs: ``victim`` (the run the
+case targets, unfinished after its first task) and ``bystander`` (a complete run the
+case must not touch).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from clbench.cli import main
+from clbench.run.checkpoint import (
+    CHECKPOINT_NAME,
+    EPOCH_CHECKPOINT_NAME,
+    FORMAT,
+    load_checkpoint,
+    save_checkpoint,
+)
+from tests.conftest import Crash, crash_after
+
+FAST = ("--epochs", "1", "--batch-size", "64", "--image-size", "8")
+VICTIM = ("run", "--strategy", "finetune", "--run-id", "victim", *FAST)
+pytestmark = pytest.mark.usefixtures("single_thread")
+CPU = torch.device("cpu")
+
+
+def files(root: Path) -> dict[Path, bytes]:
+    """Every regular file under ``root`` and its bytes (symlinks and FIFOs by name)."""
+    result = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink() or (path.exists() and not path.is_file() and not path.is_dir()):
+            result[path] = b"<special>"
+        elif path.is_file():
+            result[path] = path.read_bytes()
+    return result
+
+
+def assert_one_line(code: int, err: str, expected: str, exit_code: int = 2) -> None:
+    assert code == exit_code, err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert expected in err, err
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """A results folder: ``victim`` died after its first task's checkpoint,
+    ``bystander`` is complete."""
+    root = tmp_path_factory.mktemp("hostile")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    assert main([*VICTIM[:4], "bystander", *VICTIM[5:], "--results", str(root)]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        crash_after(patch, "save_task", 1)
+        with pytest.raises(Crash):
+            main([*VICTIM, "--results", str(root)])
+    torch.set_num_threads(threads)
+    return root
+
+
+@pytest.fixture
+def copy(results, tmp_path) -> Path:
+    """A fresh copy of :func:`results`."""
+    root = tmp_path / "results"
+    shutil.copytree(results, root, symlinks=True)
+    return root
+
+
+def victim_dir(root: Path) -> Path:
+    return next(path.parent for path in root.rglob("record.json") if path.parent.name == "victim")
+
+
+def bystander_dir(root: Path) -> Path:
+    return next(p.parent for p in root.rglob("record.json") if p.parent.name == "bystander")
+
+
+def outside(root: Path, folder: Path) -> dict[Path, bytes]:
+    """:func:`files` of ``root`` outside ``folder``."""
+    return {path: data for path, data in files(root).items() if folder not in path.parents}
+
+
+# ---------------------------------------------------------------- damaged checkpoints
+def resigned(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    """Damage: load the checkpoint, ``change`` its content, save it with a valid digest."""
+
+    def damage(path: Path) -> None:
+        content = load_checkpoint(path, CPU)
+        change(content)
+        save_checkpoint(path, content)
+
+    return damage
+
+
+def raw(blob: Callable[[dict], dict]) -> Callable[[Path], None]:
+    """Damage: write ``blob(content)`` as the checkpoint file, our format tag kept."""
+
+    def damage(path: Path) -> None:
+        torch.save(blob(load_checkpoint(path, CPU)), path)
+
+    return damage
+
+
+CHECKPOINT_CASES = {
+    "no-digest": (raw(lambda c: {"format": FORMAT, "content": c}), "has no digest or no content"),
+    "no-content": (raw(lambda c: {"format": FORMAT, "digest": "0" * 64}), "no content"),
+    "digest-a-number": (raw(lambda c: {"format": FORMAT, "digest": 7, "content": c}), "no digest"),
+    "no-learner": (resigned(lambda c: c.pop("learner")), "'learner' is not an object"),
+    "learner-a-list": (
+        resigned(lambda c: c.update(learner=[1, 2])),
+        "'learner' is not an object",
+    ),
+    "model-a-string": (
+        resigned(lambda c: c["learner"].update(model="weights")),
+        "'learner.model' is missing or not a dict",
+    ),
+    "model-not-tensors": (
+        resigned(lambda c: c["learner"]["model"].update(x=1.5)),
+        "'learner.model' holds values that are not tensors",
+    ),
+    "no-rng": (resigned(lambda c: c.pop("rng")), "'rng' is not an object"),
+    "rng-torch-a-list": (resigned(lambda c: c["rng"].update(torch=[1])), "'rng.torch'"),
+    "config-a-list": (resigned(lambda c: c.update(config=[1])), "'config' is missing"),
+    "steps-impossible": (
+        resigned(lambda c: c.update(steps_done=99)),
+        "'steps_done' is not a step count from 1 to the stream's 5 tasks",
+    ),
+    "steps-beyond-record": (
+        resigned(lambda c: c.update(steps_done=4)),
+        "'record' holds 1 timed steps for 4 steps done",
+    ),
+    "steps-a-string": (resigned(lambda c: c.update(steps_done="1")), "'steps_done'"),
+    "steps-negative": (resigned(lambda c: c.update(steps_done=-1)), "'steps_done'"),
+    "record-a-list": (resigned(lambda c: c.update(record=[])), "'record': not a JSON object"),
+    "record-missing-tasks": (
+        resigned(lambda c: c["record"].pop("tasks")),
+        "'record': 'tasks' is missing",
+    ),
+    "probes-a-dict": (resigned(lambda c: c.update(probes={})), "'probes' is not a list"),
+    "probe-task-out-of-range": (
+        resigned(lambda c: c["probes"][0].update(task=9)),
+        "a probe's 'task' is not a task index",
+    ),
+    "stream-missing": (resigned(lambda c: c.pop("stream")), "'stream' is not an object"),
+    "head-sizes-short": (
+        resigned(lambda c: c["stream"].update(head_sizes=[2])),
+        "'stream.head_sizes' is not one class count per task",
+    ),
+    "content-a-list": (raw(lambda c: {"format": FORMAT, "digest": "x", "content": []}), ""),
+}
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+@pytest.mark.parametrize("case", sorted(CHECKPOINT_CASES))
+def test_damaged_checkpoint_is_refused_in_one_line(run_cli, copy, case, command):
+    damage, expected = CHECKPOINT_CASES[case]
+    folder = victim_dir(copy)
+    damage(folder / CHECKPOINT_NAME)
+    before = files(copy)
+    argv = [*VICTIM, "--results", str(copy)] if command == "run" else ["check", str(folder)]
+    code, _, err = run_cli(*argv)
+    assert_one_line(code, err, f"checkpoint {folder / CHECKPOINT_NAME} ")
+    assert expected in err
+    assert files(copy) == before
+
+
+def epoch_checkpoint(drop: str) -> Callable[[Path], None]:
+    """Damage: an epoch checkpoint for the victim's second task without ``drop``."""
+
+    def damage(folder: Path) -> None:
+        content = load_checkpoint(folder / CHECKPOINT_NAME, CPU)
+        epoch = {
+            "config": content["config"],
+            "step": 1,
+            "epochs_done": 1,
+            "learner": content["learner"],
+            "rng": content["rng"],
+            "train_seconds": 0.5,
+            "images": 10,
+        }
+        epoch.pop(drop)
+        save_checkpoint(folder / EPOCH_CHECKPOINT_NAME, epoch)
+
+    return damage
+
+
+@pytest.mark.parametrize("drop", ["step", "epochs_done", "learner", "rng", "images"])
+def test_damaged_epoch_checkpoint_is_refused_in_one_line(run_cli, copy, drop):
+    folder = victim_dir(copy)
+    epoch_checkpoint(drop)(folder)
+    before = files(copy)
+    code, _, err = run_cli(*VICTIM, "--results", str(copy))
+    assert_one_line(code, err, f"checkpoint {folder / EPOCH_CHECKPOINT_NAME} ")
+    assert files(copy) == before
+
+
+def test_impossible_step_count_of_a_joint_run_is_refused(run_cli, tmp_path, capsys):
+    """Joint training has one step: a re-signed checkpoint claiming more is refused by
+    the runner (the checkpoint alone cannot tell)."""
+    argv = ("run", "--strategy", "joint", "--run-id", "j", *FAST, "--results", str(tmp_path))
+    with pytest.MonkeyPatch.context() as patch:
+        crash_after(patch, "save_task", 1)
+        with pytest.raises(Crash):
+            main(list(argv))
+    capsys.readouterr()
+    path = next(tmp_path.rglob(CHECKPOINT_NAME))
+    content = load_checkpoint(path, CPU)
+    record = content["record"]
+    record["status"] = "running"
+    record["timings"] = {key: values * 2 for key, values in record["timings"].items()}
+    content["steps_done"] = 2
+    save_checkpoint(path, content)
+    record_path = path.parent / "record.json"
+    record_path.write_text(record_path.read_text().replace('"complete"', '"running"'))
+    code, _, err = run_cli(*argv)
+    assert_one_line(code, err, f"checkpoint {path} is damaged: 2 steps done of the run's 1")
