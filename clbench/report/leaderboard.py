@@ -18,9 +18,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -403,12 +405,25 @@ def group_summary(group: Group) -> dict:
     }
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf: JSON has none) as ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def to_json(groups: list[Group], skipped: list[tuple[Path, str]]) -> str:
+    """Everything compare reports, as JSON; non-finite values (a record's ``lr`` of
+    ``NaN`` or ``1e999``) are written as ``null``."""
     data = {
         "groups": [group_summary(g) for g in groups],
         "skipped": [{"path": str(path), "reason": reason} for path, reason in skipped],
     }
-    return json.dumps(data, indent=2, allow_nan=False)
+    return json.dumps(json_safe(data), indent=2, allow_nan=False)
 
 
 def to_csv(groups: list[Group]) -> str:

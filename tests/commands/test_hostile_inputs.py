@@ -9,6 +9,7 @@ case must not touch).
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -221,3 +222,28 @@ def test_impossible_step_count_of_a_joint_run_is_refused(run_cli, tmp_path, caps
     record_path.write_text(record_path.read_text().replace('"complete"', '"running"'))
     code, _, err = run_cli(*argv)
     assert_one_line(code, err, f"checkpoint {path} is damaged: 2 steps done of the run's 1")
+
+
+# ---------------------------------------------------------------- non-finite record values
+@pytest.mark.parametrize("format_", ["table", "markdown", "csv", "json", "latex"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+def test_non_finite_config_values_are_reported_by_every_format(run_cli, copy, value, format_):
+    """A record's non-finite value (JSON has none: Python writes ``NaN``, a hand-edited
+    file may hold ``1e999``) is shown as such in text formats and as null in JSON."""
+    record = bystander_dir(copy) / "record.json"
+    text = record.read_text()
+    assert '"lr": 0.01,' in text
+    record.write_text(text.replace('"lr": 0.01,', f'"lr": {value},'))
+    before = runs(copy)
+    code, out, err = run_cli("compare", str(copy), "--format", format_)
+    assert code == 0, err
+    assert "Traceback" not in err
+    if format_ == "json":
+        (group,) = json.loads(out)["groups"]
+        assert group["config"]["lr"] is None
+    assert runs(copy) == before
+
+
+def runs(root: Path) -> dict[Path, bytes]:
+    """:func:`files` of ``root`` but the leaderboard files compare writes."""
+    return {path: data for path, data in files(root).items() if path.parent != root}
