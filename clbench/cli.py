@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from clbench.commands import bench, check, compare, data, listing, plot, run, storage, sweep
-from clbench.core.errors import UserError
+from clbench.core.errors import RunStopped, UserError
 
 EXIT_BAD_INPUT = 2
 COMMANDS = (run, compare, listing, storage, plot, bench, data, check, sweep)
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input, 1 anything else)."""
+    """Entry point; returns the exit code (0 ok, 2 bad input, 1 anything else, 130
+    interrupted)."""
     console = Console(stderr=True)
     try:
         args = build_parser().parse_args(argv)
@@ -55,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"clbench: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except RunStopped as err:
+        print(f"clbench: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("clbench: interrupted", file=sys.stderr)
         return 130

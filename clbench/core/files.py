@@ -47,7 +47,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
 
     Readers see either the previous complete file or the new complete file, never a
     partial one; an error while writing removes the temporary file (a killed process
-    leaves it: :func:`temporary_files` finds such leftovers). The file gets mode
+    leaves it: :func:`temporary_files` finds such leftovers) and is raised as the
+    ``OSError`` behind it when there is one (a full disk, a read-only folder). The file gets mode
     ``0o666 & ~umask``, as a plain ``open`` would create it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,8 +60,11 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        cause = _os_error(err)
+        if cause is not None and cause is not err:  # torch.save: "unexpected pos" hides it
+            raise cause from None
         raise
     with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
         folder = os.open(path.parent, os.O_RDONLY)
@@ -68,6 +72,18 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """The ``OSError`` behind ``err`` (itself, or one it was raised from or during)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def temporary_files(path: Path) -> list[Path]:

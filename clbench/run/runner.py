@@ -9,8 +9,10 @@ checkpoint and ends with the record an uninterrupted run would have written.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,7 +25,7 @@ from torch import nn
 from benchmarks import STREAMS
 from benchmarks.stream import LabeledSubset, Stream
 from clbench.core.config import RunConfig
-from clbench.core.errors import RunDiverged, UserError
+from clbench.core.errors import RunDiverged, RunStopped, UserError
 from clbench.core.files import temporary_files
 from clbench.core.metrics import summarize
 from clbench.core.record import RECORD_NAME, RecordError, RunRecord
@@ -292,8 +294,24 @@ class _Run:
             )
         elif prior.record is not None and start == "resume":
             note = "no checkpoint to resume from: starting from the first task"
-        self.record.save(self.record_path)
+        self.save_record()
         return note
+
+    @contextlib.contextmanager
+    def writing(self, path: Path) -> Iterator[None]:
+        """Turn a failed write of ``path`` (disk full, folder read-only) into one line."""
+        try:
+            yield
+        except OSError as err:
+            raise RunStopped(
+                f"cannot write {path}: {err.strerror or err}; the run stopped, its last "
+                "checkpoint is intact: re-run the same command to resume once it can write"
+            ) from None
+
+    def save_record(self) -> None:
+        """Write the record (atomically)."""
+        with self.writing(self.record_path):
+            self.record.save(self.record_path)
 
     def _restore(self, checkpoint: dict, path: Path) -> None:
         if checkpoint["steps_done"] > len(self.steps):
@@ -336,7 +354,7 @@ class _Run:
                 self.fingerprint(range(num_tasks) if self.spec.trains_jointly else [index], index)
                 self.step += 1
                 self.save_task()
-                self.record.save(self.record_path)
+                self.save_record()
 
     def fingerprint(self, tasks, after: int) -> None:
         """Keep each task's outputs on its probe batch (see :mod:`clbench.run.fingerprint`)."""
@@ -367,41 +385,40 @@ class _Run:
 
     def save_task(self) -> None:
         """Checkpoint after a finished step; drop the finished step's epoch checkpoint."""
-        stream = self.stream
-        save_checkpoint(
-            self.run_dir / CHECKPOINT_NAME,
-            {
-                "config": asdict(self.config),
-                "steps_done": self.step,
-                "record": self.record.to_dict(),
-                "learner": learner_state(self.learner),
-                "rng": rng_state(),
-                "probes": self.probes,
-                "stream": {
-                    "task_names": stream.task_names,
-                    "head_sizes": stream.head_sizes,
-                    "channels": stream.in_channels,
-                    "image_size": stream.image_size,
-                    "first_task_pretrained": stream.first_task_pretrained,
-                },
+        stream, path = self.stream, self.run_dir / CHECKPOINT_NAME
+        content = {
+            "config": asdict(self.config),
+            "steps_done": self.step,
+            "record": self.record.to_dict(),
+            "learner": learner_state(self.learner),
+            "rng": rng_state(),
+            "probes": self.probes,
+            "stream": {
+                "task_names": stream.task_names,
+                "head_sizes": stream.head_sizes,
+                "channels": stream.in_channels,
+                "image_size": stream.image_size,
+                "first_task_pretrained": stream.first_task_pretrained,
             },
-        )
-        (self.run_dir / EPOCH_CHECKPOINT_NAME).unlink(missing_ok=True)
+        }
+        with self.writing(path):
+            save_checkpoint(path, content)
+            (self.run_dir / EPOCH_CHECKPOINT_NAME).unlink(missing_ok=True)
 
     def save_epoch(self, epochs_done: int) -> None:
         """Checkpoint inside the step being trained (:class:`EpochCheckpointPlugin`)."""
-        save_checkpoint(
-            self.run_dir / EPOCH_CHECKPOINT_NAME,
-            {
-                "config": asdict(self.config),
-                "step": self.step,
-                "epochs_done": epochs_done,
-                "learner": learner_state(self.learner),
-                "rng": rng_state(),
-                "train_seconds": time.perf_counter() - self.step_started,
-                "images": self.progress.images + self.images_before,
-            },
-        )
+        path = self.run_dir / EPOCH_CHECKPOINT_NAME
+        content = {
+            "config": asdict(self.config),
+            "step": self.step,
+            "epochs_done": epochs_done,
+            "learner": learner_state(self.learner),
+            "rng": rng_state(),
+            "train_seconds": time.perf_counter() - self.step_started,
+            "images": self.progress.images + self.images_before,
+        }
+        with self.writing(path):
+            save_checkpoint(path, content)
 
     def diverged(self, err: NonFiniteLoss) -> str:
         """Record status ``diverged`` (task and epoch); return the one-line message."""
@@ -419,7 +436,7 @@ class _Run:
             },
             f"non-finite loss in epoch {err.epoch} of {where}",
         )
-        self.record.save(self.record_path)
+        self.save_record()
         return diverged_message(self.record, self.record_path)
 
     def finish(self) -> RunRecord:
@@ -433,7 +450,7 @@ class _Run:
             ),
             self.spec.report(self.learner),
         )
-        record.save(self.record_path)
+        self.save_record()
         return record
 
 
@@ -480,6 +497,7 @@ def _run_locked(
         raise RunDiverged(current.diverged(err)) from None
     except BaseException as err:
         current.record.mark_failed(f"{type(err).__name__}: {err}")
-        current.record.save(record_path)
+        with contextlib.suppress(OSError):  # the disk may be what failed
+            current.record.save(record_path)
         raise
     return current.finish()

@@ -9,7 +9,10 @@ case must not touch).
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import clbench.core.files as files_module
 from clbench.cli import main
 from clbench.run.checkpoint import (
     CHECKPOINT_NAME,
@@ -25,7 +29,7 @@ from clbench.run.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from tests.conftest import Crash, crash_after
+from tests.conftest import Crash, crash_after, find_records
 
 FAST = ("--epochs", "1", "--batch-size", "64", "--image-size", "8")
 VICTIM = ("run", "--strategy", "finetune", "--run-id", "victim", *FAST)
@@ -247,3 +251,85 @@ def test_non_finite_config_values_are_reported_by_every_format(run_cli, copy, va
 def runs(root: Path) -> dict[Path, bytes]:
     """:func:`files` of ``root`` but the leaderboard files compare writes."""
     return {path: data for path, data in files(root).items() if path.parent != root}
+
+
+# ---------------------------------------------------------------- faults during a run
+class FullDisk(io.RawIOBase):
+    """A file handle on a full disk: every write fails with ``ENOSPC``."""
+
+    def __init__(self, handle) -> None:
+        super().__init__()
+        self.handle = handle
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
+
+
+def inject_fault(patch: pytest.MonkeyPatch, kind: str, at: int) -> None:
+    """From the ``at``-th file the harness writes on (1: the record of the run's start,
+    then per task its checkpoint and its record), writes fail: ``ENOSPC`` inside the
+    write (a full disk), or ``EROFS`` creating the file (a folder turned read-only)."""
+    calls = {"n": 0}
+    real_mkstemp, real_fdopen = files_module.tempfile.mkstemp, files_module.os.fdopen
+
+    def mkstemp(*args, **kwargs):
+        calls["n"] += 1
+        if kind == "EROFS" and calls["n"] >= at:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_mkstemp(*args, **kwargs)
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        handle = real_fdopen(fd, mode, *args, **kwargs)
+        if kind == "ENOSPC" and mode == "wb" and calls["n"] >= at:
+            return FullDisk(handle)
+        return handle
+
+    patch.setattr(files_module.tempfile, "mkstemp", mkstemp)
+    patch.setattr(files_module.os, "fdopen", fdopen)
+
+
+@pytest.mark.parametrize(
+    ("kind", "at"),
+    [("ENOSPC", 2), ("ENOSPC", 5), ("EROFS", 4), ("EROFS", 11), ("ENOSPC", 1)],
+    ids=[
+        "full-checkpoint-1",
+        "full-record-2",
+        "readonly-checkpoint-2",
+        "readonly-final",
+        "full-start",
+    ],
+)
+def test_full_disk_or_read_only_folder_mid_run_stops_in_one_line_and_resumes(
+    run_cli, copy, kind, at
+):
+    argv = [*VICTIM[:4], "faulty", *VICTIM[5:], "--results", str(copy)]
+    others = files(copy)
+    with pytest.MonkeyPatch.context() as patch:
+        inject_fault(patch, kind, at)
+        code, _, err = run_cli(*argv)
+    reason = os.strerror(errno.ENOSPC if kind == "ENOSPC" else errno.EROFS)
+    lines = [line for line in err.splitlines() if line.startswith("clbench:")]
+    assert code == 1 and "Traceback" not in err, err
+    assert len(lines) == 1 and f": {reason}; the run stopped" in lines[0], err
+    assert "re-run the same command to resume" in lines[0]
+    folder = victim_dir(copy).parent / "faulty"
+    assert outside(copy, folder) == others
+    assert not [p for p in folder.glob("*") if p.name.endswith(".tmp")]
+    code, _, err = run_cli(*argv)
+    assert code == 0, err
+    (resumed,) = find_records(folder)
+    straight = json.loads((bystander_dir(copy) / "record.json").read_text())
+    assert resumed["status"] == "complete"
+    for key in ("acc_top1", "acc_top5", "fingerprints", "final", "storage"):
+        assert resumed[key] == straight[key], key
+    assert outside(copy, folder) == others
