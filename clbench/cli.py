@@ -8,13 +8,8 @@ import re
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
-
-from clbench.commands import bench, check, compare, data, listing, plot, run, storage, sweep
-from clbench.core.errors import RunStopped, UserError
-
 EXIT_BAD_INPUT = 2
-COMMANDS = (run, compare, listing, storage, plot, bench, data, check, sweep)
+EXIT_INTERRUPTED = 130
 
 
 UNSIGNED = r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
@@ -31,24 +26,44 @@ class OneLineParser(argparse.ArgumentParser):
         self._negative_number_matcher = NEGATIVE_VALUES
 
     def error(self, message: str):
+        from clbench.core.errors import UserError
+
         raise UserError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from clbench.commands import bench, check, compare, data, listing, plot, run, storage, sweep
+
     parser = OneLineParser(
         prog="clbench",
         description="Continual-learning benchmark harness: PackNet and its rivals on "
         "task-incremental streams, with top-1/top-5, forgetting and storage.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for command in COMMANDS:
+    for command in (run, compare, listing, storage, plot, bench, data, check, sweep):
         command.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 2 bad input, 1 anything else, 130
-    interrupted)."""
+    interrupted). Ctrl-C is clean from the first instant: this module imports only the
+    standard library, everything else (rich, torch, ...) is imported in here."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("clbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout closed early (e.g. piped into `head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from rich.console import Console
+
+    from clbench.core.errors import RunStopped, UserError
+
     console = Console(stderr=True)
     try:
         args = build_parser().parse_args(argv)
@@ -59,9 +74,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunStopped as err:
         print(f"clbench: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("clbench: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # stdout closed early (e.g. piped into `head`): not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0

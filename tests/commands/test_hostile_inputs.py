@@ -14,6 +14,9 @@ import io
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +38,7 @@ FAST = ("--epochs", "1", "--batch-size", "64", "--image-size", "8")
 VICTIM = ("run", "--strategy", "finetune", "--run-id", "victim", *FAST)
 pytestmark = pytest.mark.usefixtures("single_thread")
 CPU = torch.device("cpu")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def files(root: Path) -> dict[Path, bytes]:
@@ -333,3 +337,26 @@ def test_full_disk_or_read_only_folder_mid_run_stops_in_one_line_and_resumes(
     for key in ("acc_top1", "acc_top5", "fingerprints", "final", "storage"):
         assert resumed[key] == straight[key], key
     assert outside(copy, folder) == others
+
+
+# ---------------------------------------------------------------- Ctrl-C from the start
+@pytest.mark.parametrize(
+    "module", ["argparse", "rich.console", "strategies.registry", "torch.version", "avalanche.core"]
+)
+def test_ctrl_c_while_importing_is_clean(tmp_path, module):
+    """SIGINT as soon as ``module`` is imported (``-X importtime`` tells when): the
+    command prints "interrupted" and exits 130, without a traceback, writing nothing."""
+    command = [sys.executable, "-X", "importtime", "cli.py", *VICTIM, "--results", str(tmp_path)]
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if line.startswith("import time:") and line.split("|")[-1].strip() == module:
+            break
+    proc.send_signal(signal.SIGINT)
+    lines += proc.stderr.read().splitlines(keepends=True)
+    proc.wait(timeout=60)
+    messages = [line for line in lines if not line.startswith("import time:")]
+    assert proc.returncode == 130, "".join(messages)
+    assert [line.strip() for line in messages] == ["clbench: interrupted"]
+    assert not list(tmp_path.iterdir())
