@@ -242,6 +242,9 @@ class PackNetPlugin(SupervisedPlugin):
         (default: BN affine and running statistics frozen after task 0, as in the paper).
     :param exclude: names of modules (``model.named_modules()``) never pruned, in
         addition to the detected heads; they are handled like heads.
+    :param reset_optimizer: clear the optimizer's state (momentum, Adam moments) when a
+        task starts and when its retrain phase starts, as the authors' separate
+        processes did; the optimizer object (and every scheduler's reference) stays.
     """
 
     def __init__(
@@ -251,6 +254,7 @@ class PackNetPlugin(SupervisedPlugin):
         retrain_lr: float = 1e-4,
         per_task_bn: bool = False,
         exclude: Sequence[str] = (),
+        reset_optimizer: bool = True,
     ) -> None:
         super().__init__()
         if isinstance(prune_ratio, Sequence):
@@ -267,6 +271,7 @@ class PackNetPlugin(SupervisedPlugin):
         self.retrain_lr = retrain_lr
         self.per_task_bn = per_task_bn
         self.exclude = tuple(exclude)
+        self.reset_optimizer = reset_optimizer
         # State of the experience being trained (None between experiences).
         self._task: int | None = None
         self._label: int | None = None
@@ -382,6 +387,11 @@ class PackNetPlugin(SupervisedPlugin):
         self._pruned = True
         self._freeze_plan()
         self._set_retrain_lr(strategy)
+        self._clear_optimizer_state(strategy)
+
+    def _clear_optimizer_state(self, strategy: SupervisedTemplate) -> None:
+        if self.reset_optimizer:
+            strategy.optimizer.state.clear()
 
     def _set_retrain_lr(self, strategy: SupervisedTemplate) -> None:
         for group in strategy.optimizer.param_groups:
@@ -416,6 +426,7 @@ class PackNetPlugin(SupervisedPlugin):
                 self._watch_head(head)
         self._set_bn_modes()
         self._freeze_plan()
+        self._clear_optimizer_state(strategy)
 
     def before_training_epoch(self, strategy: SupervisedTemplate, *args, **kwargs) -> None:
         if self._task is None:

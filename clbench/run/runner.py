@@ -37,6 +37,7 @@ from clbench.plugins.divergence import FiniteLossGuard, NonFiniteLoss
 from clbench.plugins.epoch_checkpoint import EpochCheckpointPlugin
 from clbench.plugins.learner_state import learner_state, rng_state, set_rng_state
 from clbench.plugins.memory_pipeline import stream_pipeline
+from clbench.plugins.optimizer_state import FreshOptimizerState
 from clbench.plugins.progress import RichProgressPlugin
 from clbench.plugins.speed import compile_backbone, speed_plugins
 from clbench.run.checkpoint import (
@@ -226,7 +227,14 @@ class _Run:
         self.progress = RichProgressPlugin(console, stream.task_names)
         self.capture = OutputCapturePlugin()
         self.epochs = EpochCheckpointPlugin(config.checkpoint_every, self.save_epoch)
-        plugins = [self.accuracy, self.progress, self.capture, FiniteLossGuard(), self.epochs]
+        plugins = [
+            FreshOptimizerState(),
+            self.accuracy,
+            self.progress,
+            self.capture,
+            FiniteLossGuard(),
+            self.epochs,
+        ]
         # The pipeline serves a task before the epoch checkpoint plugin can set its
         # loader aside to resume inside the task.
         pipeline = self._pipeline(console) if config.pipeline == "memory" else None
