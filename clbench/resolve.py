@@ -65,6 +65,12 @@ def resolve(config: RunConfig) -> RunConfig:
     check_domains(config)
     if config.weights is not None and config.pretrained is False:
         raise UserError("--weights and --no-pretrained exclude each other")
+    fixed = spec.defaults.get("valid_fraction")
+    if spec.fixed_split and config.valid_fraction not in (None, fixed):
+        raise UserError(
+            f"--valid-fraction: {config.stream} has a fixed validation split ({fixed} of its "
+            "images); leave it unset"
+        )
     filled = {k: v if v is not None else spec.defaults.get(k) for k, v in asdict(config).items()}
     filled.update(
         arch=arch,
@@ -83,6 +89,13 @@ def resolve(config: RunConfig) -> RunConfig:
     for name in ("epochs", "lr", "batch_size"):
         if getattr(resolved, name) is None:
             raise UserError(f"--{name.replace('_', '-')} has no default on {config.stream}; set it")
+    if resolved.select == "best-valid" and not resolved.valid_fraction:
+        raise UserError(
+            f"--select best-valid needs validation data: set --valid-fraction (> 0) on "
+            f"{config.stream}"
+        )
+    if resolved.select == "best-valid" and STRATEGIES[resolved.strategy].trains_jointly:
+        raise UserError(f"--select best-valid selects per task; {resolved.strategy} trains jointly")
     if resolved.run_id is None:
         resolved = replace(resolved, run_id=f"seed{resolved.seed}-{resolved.fingerprint()}")
     return resolved

@@ -301,6 +301,13 @@ class PackNetPlugin(SupervisedPlugin):
             value = self.prune_ratio
         return 0.0 if value is None or value <= 0 else float(value)
 
+    def first_selectable_epoch(self, strategy: SupervisedTemplate) -> int:
+        """First epoch (0-based) an epoch selection may keep: the retrain phase's first
+        when the current task prunes before retraining, else 0."""
+        if self._ratio_now > 0 and self.retrain_epochs > 0:
+            return self._epochs_orig
+        return 0
+
     def _make_layout(self, model: nn.Module) -> _Layout:
         heads = head_modules(model, self.exclude)
         in_heads = _inside(heads)

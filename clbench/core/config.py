@@ -30,9 +30,10 @@ NOT_IDENTITY = (
     "cache_dir",
     "compile",
 )
-RECORDED_BEFORE = {"pipeline": "loader", "precision": "fp32"}
+RECORDED_BEFORE = {"pipeline": "loader", "precision": "fp32", "select": "last"}
 """What runs recorded before an option existed did: their value of that option."""
 PIPELINES = ("memory", "loader")
+SELECTIONS = ("last", "best-valid")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_DEFAULT_WORKERS = 8
@@ -95,6 +96,27 @@ class RunConfig:
     momentum: float = _option(0.9, Flag("--momentum", "SGD momentum", float, domains.momentum))
     weight_decay: float = _option(
         5e-4, Flag("--weight-decay", "weight decay", float, domains.non_negative)
+    )
+    valid_fraction: float | None = _option(
+        None,
+        Flag(
+            "--valid-fraction",
+            "fraction of every training split held out (per class, seeded) as validation "
+            "data for --select best-valid (default: the stream's; paper streams 0: train on "
+            "the full official training split)",
+            float,
+            domains.fraction,
+            metavar="F",
+        ),
+    )
+    select: str = _option(
+        "last",
+        Flag(
+            "--select",
+            "which epoch of a task is kept: last, or best-valid (best validation accuracy; "
+            "PackNet: best epoch of the retrain phase); never selected on test data",
+            choices=SELECTIONS,
+        ),
     )
     image_size: int | None = _option(
         None,

@@ -51,6 +51,13 @@ def momentum(value: Any) -> str | None:
     return f"must be a number in [0, 1), got {value}"
 
 
+def fraction(value: Any) -> str | None:
+    """A fraction held out: 0 <= f < 1."""
+    if value is None or (_is_number(value) and 0 <= value < 1):
+        return None
+    return f"must be a number in [0, 1), got {value}"
+
+
 def at_least(low: int) -> Check:
     """An integer >= ``low``."""
 

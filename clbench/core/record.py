@@ -22,7 +22,7 @@ from clbench.core.files import UnreadableFile, atomic_write_json, read_json_obje
 
 RECORD_NAME = "record.json"
 STATUSES = ("running", "complete", "diverged", "failed")
-OPTIONAL = ("resumed", "diverged", "error", "strategy_report")
+OPTIONAL = ("resumed", "diverged", "error", "strategy_report", "selected_epochs")
 """Keys written only once they have a value, after the always-present ones."""
 
 
@@ -60,6 +60,9 @@ class RunRecord:
     diverged: dict | None = None
     error: str | None = None
     strategy_report: dict | None = None
+    selected_epochs: list[dict | None] | None = None
+    """With ``--select best-valid``: per trained step, the kept epoch (1-based) and its
+    validation accuracy, or None (a task adopted without training)."""
     path: Path | None = field(default=None, compare=False, repr=False)
     """Where the record was read from (not part of the JSON)."""
 
@@ -100,6 +103,10 @@ class RunRecord:
         self.timings["train_seconds"].append(train_seconds)
         self.timings["eval_seconds"].append(eval_seconds)
         self.timings["images_per_second"].append(images / train_seconds)
+
+    def add_selection(self, selected: dict | None) -> None:
+        """The epoch ``--select best-valid`` kept in the step just trained."""
+        self.selected_epochs = [*(self.selected_epochs or []), selected]
 
     def note_resumed(self, entry: dict) -> None:
         """Remember that an invocation resumed the run (where, with which commit)."""
@@ -271,4 +278,10 @@ def _problem(data: Any) -> str | None:
     for key, kind in (("stream", dict), ("not_measured", list), ("fingerprints", list)):
         if key in data and not isinstance(data[key], kind):
             return f"'{key}' is not a{'n object' if kind is dict else ' list'}"
+    selected = data.get("selected_epochs")
+    if selected is not None and not (
+        isinstance(selected, list)
+        and all(s is None or (isinstance(s, dict) and _is_int(s.get("epoch"))) for s in selected)
+    ):
+        return "'selected_epochs' is not a list of objects with an integer 'epoch'"
     return None

@@ -39,6 +39,7 @@ from clbench.plugins.learner_state import learner_state, rng_state, set_rng_stat
 from clbench.plugins.memory_pipeline import stream_pipeline
 from clbench.plugins.optimizer_state import FreshOptimizerState
 from clbench.plugins.progress import RichProgressPlugin
+from clbench.plugins.selection import BestValidEpoch
 from clbench.plugins.speed import compile_backbone, speed_plugins
 from clbench.run.checkpoint import (
     CHECKPOINT_NAME,
@@ -206,6 +207,7 @@ class _Run:
             arch=config.arch,
             image_size=config.image_size,
             data_root=config.data_root,
+            valid_fraction=config.valid_fraction,
         )
         self.stream = stream
         self.spec = STRATEGIES[config.strategy]
@@ -233,8 +235,13 @@ class _Run:
             self.progress,
             self.capture,
             FiniteLossGuard(),
-            self.epochs,
         ]
+        self.selection = None
+        if config.select == "best-valid":
+            valid = stream.benchmark.valid_stream
+            self.selection = BestValidEpoch(lambda label: valid[label].dataset)
+            plugins.append(self.selection)
+        plugins.append(self.epochs)
         # The pipeline serves a task before the epoch checkpoint plugin can set its
         # loader aside to resume inside the task.
         pipeline = self._pipeline(console) if config.pipeline == "memory" else None
@@ -343,10 +350,14 @@ class _Run:
                 self.step_started = time.perf_counter() - (pending or {}).get("train_seconds", 0)
                 self.images_before = (pending or {}).get("images", 0)
                 self.progress.images = 0
+                if self.selection is not None:
+                    self.selection.selected = None
                 if self.spec.trains_jointly or trains_task(self.config, self.stream, index):
                     self.learner.train(data, eval_streams=[], **self.train_loader)
                 else:
                     self.spec.adopt_pretrained(self.learner, data, **self.train_loader)
+                if self.selection is not None:
+                    self.record.add_selection(self.selection.selected)
                 trained = time.perf_counter()
                 self.learner.eval(
                     self.stream.benchmark.test_stream[: index + 1], **self.eval_loader

@@ -90,8 +90,17 @@ def test_authors_pre_split_trees_and_partial_copies(tmp_path):
     assert load_dataset("cars", tmp_path) is None
 
 
-def test_splits_are_stratified_seeded_and_disjoint(root):
+def test_no_holdout_by_default_the_full_official_training_split(root):
     stream = build_dataset_stream("finegrained", root, seed=3, image_size=32)
+    for task in stream.tasks:
+        assert len(task.valid) == 0
+    cubs = stream.tasks[1]
+    assert (len(cubs.train), len(cubs.test)) == (15, 6)
+    assert cubs.train.indices == list(range(15))
+
+
+def test_splits_are_stratified_seeded_and_disjoint(root):
+    stream = build_dataset_stream("finegrained", root, seed=3, image_size=32, valid_fraction=0.1)
     assert stream.task_names == ["imagenet", "cubs", "cars", "flowers"]
     assert stream.head_sizes == [3, 3, 3, 3] and stream.first_task_pretrained
     cubs = stream.tasks[1]
@@ -102,10 +111,14 @@ def test_splits_are_stratified_seeded_and_disjoint(root):
     assert not set(train.indices) & set(valid.indices)
     assert set(train.indices) | set(valid.indices) == set(range(15))
     assert test.dataset is not train.dataset
-    again = build_dataset_stream("finegrained", root, seed=3, image_size=32).tasks[1]
+    again = build_dataset_stream(
+        "finegrained", root, seed=3, image_size=32, valid_fraction=0.1
+    ).tasks[1]
     assert again.valid.indices == valid.indices
     other = [
-        build_dataset_stream("finegrained", root, seed=s, image_size=32).tasks[1]
+        build_dataset_stream("finegrained", root, seed=s, image_size=32, valid_fraction=0.1).tasks[
+            1
+        ]
         for s in range(4, 8)
     ]
     assert any(t.valid.indices != valid.indices for t in other)
@@ -133,7 +146,7 @@ def test_every_image_stream_builds_from_one_data_root(root):
     assert six.head_sizes == [3, 3, 3, 3, 4, 2]
     places = build_dataset_stream("imagenet_places365", root, order=[0], image_size=32)
     assert places.task_names == ["imagenet", "places365"]
-    assert [places.tasks[1].size(split) for split in ("train", "valid", "test")] == [9, 3, 6]
+    assert [places.tasks[1].size(split) for split in ("train", "valid", "test")] == [12, 0, 6]
 
 
 def test_order_permutes_the_added_tasks_only(root):
@@ -157,7 +170,9 @@ def test_splitcifar100_tasks_take_classes_in_index_order(tmp_path):
     stream = build_splitcifar100(tmp_path, seed=0, image_size=32)
     assert len(stream.tasks) == 20 and stream.head_sizes == [5] * 20
     assert stream.task_names[3] == "cifar100 classes 15-19"
-    task = stream.tasks[3]
+    assert (len(stream.tasks[3].train), len(stream.tasks[3].valid)) == (15, 0)
+    held = build_splitcifar100(tmp_path, seed=0, image_size=32, valid_fraction=0.3)
+    task = held.tasks[3]
     assert (len(task.train), len(task.valid), len(task.test)) == (10, 5, 5)
     for split in (task.train, task.test):
         for i in range(len(split)):
