@@ -62,7 +62,7 @@ def test_finegrained_runs_end_to_end(
     assert record["tasks"] == ["imagenet", "cubs", "cars", "flowers"]
     assert record["config"]["pretrained"] is False and record["config"]["image_size"] == 32
     images = record["stream"]["images"]
-    assert images["train"][1:] == [12, 12, 15] and images["valid"][1:] == [3, 3, 3]
+    assert images["train"][1:] == [15, 15, 18] and images["valid"][1:] == [0, 0, 0]  # no holdout
     assert images["test"][1:] == [6, 6, 9]
     last = record["acc_top1"][-1]
     assert all(v is not None for v in last[1:])
