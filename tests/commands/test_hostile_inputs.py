@@ -347,7 +347,14 @@ def test_ctrl_c_while_importing_is_clean(tmp_path, module):
     """SIGINT as soon as ``module`` is imported (``-X importtime`` tells when): the
     command prints "interrupted" and exits 130, without a traceback, writing nothing."""
     command = [sys.executable, "-X", "importtime", "cli.py", *VICTIM, "--results", str(tmp_path)]
-    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell's background job ignores SIGINT, and the child would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     lines = []
     for line in proc.stderr:
         lines.append(line)

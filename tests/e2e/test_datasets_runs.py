@@ -53,7 +53,7 @@ def test_finegrained_runs_end_to_end(
     run_cli, full_root, no_imagenet_root, tmp_path, strategy, imagenet
 ):
     root = full_root if imagenet else no_imagenet_root
-    code, _, err = run_finegrained(
+    code, out, err = run_finegrained(
         run_cli, root, tmp_path, "--strategy", strategy, "--arch", "resnet18", *TINY
     )
     assert code == 0, err
@@ -74,7 +74,7 @@ def test_finegrained_runs_end_to_end(
         assert record["not_measured"] == ["imagenet"]
         assert all(row[0] is None for row in record["acc_top1"])
         assert record["stream"]["classes"][0] == 1000
-        assert "not measured" in err
+        assert "not measured" in out  # the result table, on stdout
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ def test_pretrained_task_with_its_data_is_adopted_and_evaluated(
         lr=1e-4, results=str(tmp_path / "results"),
     ))  # fmt: skip
     assert config.pretrained
-    record = runner_module.run(config)
+    record = runner_module.run(config).to_dict()
     assert record["not_measured"] == []
     first = [row[0] for row in record["acc_top1"]]
     assert all(v is not None for v in first)
