@@ -8,7 +8,7 @@ DEPS_HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
 DEPS_STAMP := $(VENV)/.clbench-deps-$(DEPS_HASH)
 DEMO_RESULTS ?= results/demo
 
-.PHONY: install demo test test-fast lint clean-demo gpu-evidence
+.PHONY: install demo test test-fast lint clean-demo gpu-wheels gpu-evidence
 
 $(DEPS_STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,12 @@ lint: install
 clean-demo:
 	rm -rf $(DEMO_RESULTS)
 
-# On the GPU machine: throughput of the papers' architectures, every strategy end to end on
-# a fixture finegrained with `check`, and both in-memory pipeline placements; JSON per step.
-gpu-evidence: install
-	$(PY) -m tests.gpu.evidence --out results/bench/gpu
+# Wheels of what the GPU machine lacks (it reaches no registry), fetched here into .whl/.
+gpu-wheels: install
+	$(PY) -m tests.gpu.wheels .whl
+
+# On the GPU machine (its own python3 with torch, the wheels carried in .whl/): throughput
+# of the papers' architectures, every strategy end to end on a fixture finegrained with
+# `check`, and both in-memory pipeline placements; JSON per step, within a time budget.
+gpu-evidence:
+	bash tests/gpu/device.sh

@@ -8,7 +8,12 @@ ratios are meaningful even on a shared or noisy machine:
     (decoded uint8 images in memory, random-resized-crop + flip + normalise on the
     device), i.e. everything a real epoch does;
 (c) ``packnet``: the same with :class:`PackNetPlugin` training task 1 after task 0
-    was packed (pruned at 0.5), so half of every layer is frozen and restored each step.
+    was packed (pruned at 0.5), so half of every layer is frozen and restored each step;
+
+and (d) ``pipeline``: the in-memory pipeline alone (index the stored uint8 images,
+crop, resize, flip and normalise on the device, no model), whose time per image against
+(b)'s gives the pipeline's share of a fine-tuning step. With ``compile`` the backbone of
+every variant is compiled (``torch.compile``) first; compilation happens in the warm-up.
 """
 
 from __future__ import annotations
@@ -24,8 +29,13 @@ from benchmarks.augment import DeviceAugment
 from benchmarks.datacache import DecodedImages
 from benchmarks.stream import Stream, TaskData
 from clbench.multihead import build_model
-from clbench.plugins.memory_pipeline import InMemoryPipelinePlugin, MemorySplit
-from clbench.plugins.speed import SpeedPlugin
+from clbench.plugins.memory_pipeline import (
+    InMemoryBatches,
+    InMemoryPipelinePlugin,
+    MemorySplit,
+    place,
+)
+from clbench.plugins.speed import SpeedPlugin, compile_backbone
 from strategies.packnet import PackNetPlugin
 from strategies.templates import quiet_evaluator
 
@@ -56,6 +66,11 @@ class _EpochTimer(SupervisedPlugin):
     def after_training_epoch(self, strategy, **kwargs) -> None:
         _sync(strategy.device)
         self.seconds = time.perf_counter() - self._start
+
+
+def _stored_size(image_size: int) -> int:
+    """Short side of the stored images: 256 for 224, as Resize(256) + RandomResizedCrop(224)."""
+    return image_size * 8 // 7
 
 
 def _synthetic_split(count: int, stored: int, generator: torch.Generator) -> DecodedImages:
@@ -116,12 +131,15 @@ def _pipeline_ips(
     packnet: bool,
     speed: SpeedPlugin | None,
     seed: int,
+    compile: bool,
 ) -> float:
     torch.manual_seed(seed)
     model = build_model(arch, [CLASSES, CLASSES])
-    generator = torch.Generator().manual_seed(seed)
-    stored = image_size * 8 // 7  # 256 for 224, as Resize(256) + RandomResizedCrop(224)
-    split = _synthetic_split(batch * steps, stored, generator)
+    if compile:
+        compile_backbone(model)
+    split = _synthetic_split(
+        batch * steps, _stored_size(image_size), torch.Generator().manual_seed(seed)
+    )
     placeholder = (torch.zeros(1, 3, 1, 1), torch.zeros(1, dtype=torch.long))
     tasks = [TaskData(f"task {i}", CLASSES, placeholder, placeholder, placeholder) for i in (0, 1)]
     stream = Stream("synthetic", tasks, 3, image_size)
@@ -155,23 +173,54 @@ def _pipeline_ips(
     return timer.images / timer.seconds
 
 
+def _pipeline_only_ips(
+    device: torch.device, image_size: int, batch: int, steps: int, channels_last: bool, seed: int
+) -> float:
+    """Images/s of the in-memory pipeline alone: one warm-up epoch, one timed epoch."""
+    generator = torch.Generator().manual_seed(seed)
+    split = place(_synthetic_split(batch * steps, _stored_size(image_size), generator), device)
+    augment = DeviceAugment("random_resized_crop", image_size)
+    batches = InMemoryBatches(split, 1, batch, augment, device, True, generator, channels_last)
+    for _ in batches:
+        pass
+    _sync(device)
+    start = time.perf_counter()
+    images = sum(x.shape[0] for x, _, _ in batches)
+    _sync(device)
+    return images / (time.perf_counter() - start)
+
+
 def measure_throughput(
-    arch: str, device: torch.device, image_size: int, batch_size: int, steps: int, speed: bool
+    arch: str,
+    device: torch.device,
+    image_size: int,
+    batch_size: int,
+    steps: int,
+    speed: bool,
+    compile: bool = False,
 ) -> dict:
     """Training images/s of (a) the model alone, (b) fine-tuning and (c) PackNet through
-    the in-memory pipeline, and the ratios b/a and c/a (see the module docstring)."""
+    the in-memory pipeline, (d) the pipeline alone; the ratios b/a and c/a and the
+    pipeline's share of a fine-tuning step, b/d (see the module docstring)."""
     plugin = SpeedPlugin() if speed else None
     torch.manual_seed(0)
     model = build_model(arch, [CLASSES, CLASSES]).to(device)
+    if compile:
+        compile_backbone(model)
     model_only = _model_only_ips(model, device, image_size, batch_size, steps, plugin)
-    finetune = _pipeline_ips(arch, device, image_size, batch_size, steps, False, plugin, 0)
-    packnet = _pipeline_ips(arch, device, image_size, batch_size, steps, True, plugin, 0)
+    args = (arch, device, image_size, batch_size, steps)
+    finetune = _pipeline_ips(*args, False, plugin, 0, compile)
+    packnet = _pipeline_ips(*args, True, plugin, 0, compile)
+    pipeline = _pipeline_only_ips(device, image_size, batch_size, steps, speed, 0)
     return {
         "model_only_ips": model_only,
         "finetune_ips": finetune,
         "packnet_ips": packnet,
+        "pipeline_ips": pipeline,
         "finetune_ratio": finetune / model_only,
         "packnet_ratio": packnet / model_only,
+        "pipeline_share": finetune / pipeline,
         "bf16": speed,
         "channels_last": speed,
+        "compile": compile,
     }

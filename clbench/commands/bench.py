@@ -19,6 +19,7 @@ THROUGHPUT_COLUMNS = (
     ("PackNet img/s", "packnet_ips", "{:,.0f}"),
     ("fine-tuning / model", "finetune_ratio", "{:.3f}"),
     ("PackNet / model", "packnet_ratio", "{:.3f}"),
+    ("pipeline share", "pipeline_share", "{:.3f}"),
 )
 STEP_COLUMNS = (
     ("plain train ms", "plain_train_ms", "{:.1f}"),
@@ -39,7 +40,9 @@ def add_parser(commands) -> None:
         description="For each architecture, in one process: training images per second of "
         "(a) the model alone on device tensors, (b) fine-tuning and (c) PackNet through the "
         "in-memory pipeline (decoded uint8 images, random-resized-crop + flip on the device) "
-        "and Avalanche's training loop, with the ratios b/a and c/a; then the median "
+        "and Avalanche's training loop, with the ratios b/a and c/a, and (d) the pipeline "
+        "alone, whose time per image over (b)'s is its share of a fine-tuning step; then the "
+        "median "
         "training-step time "
         "(forward, backward, SGD momentum 0.9 + weight decay) of plain fine-tuning and of "
         "PackNet on task 1 after task 0 was packed at 0.5 (frozen weights restored after "
@@ -56,6 +59,12 @@ def add_parser(commands) -> None:
         "--no-speed",
         action="store_true",
         help="no bf16 autocast / channels_last (default: on for CUDA, off on CPU)",
+    )
+    bench.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the backbone of (a)-(c) first (needs a C++ compiler; the "
+        "warm-up steps compile)",
     )
     bench.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     bench.add_argument("--steps", type=int, default=20, help="timed steps per variant (20)")
@@ -106,6 +115,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
                     args.batch_size,
                     args.steps,
                     speed=on_gpu and not args.no_speed,
+                    compile=args.compile,
                 ),
                 "packnet_step": bench_packnet(
                     arch, str(device), image_size, args.batch_size, args.steps
