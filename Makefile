@@ -30,11 +30,15 @@ demo: install
 	@$(PY) cli.py plot $(DEMO_RESULTS)
 	@$(PY) cli.py compare $(DEMO_RESULTS)
 
+# One pytest worker per core (pytest-xdist), a test module's tests on one worker so its
+# shared fixtures (one tiny run reused by many tests) are built once.
+PYTEST := $(PY) -m pytest -q -n auto --dist loadfile
+
 test: install
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: install
 	$(PY) -m ruff check .
