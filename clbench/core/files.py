@@ -91,6 +91,12 @@ def temporary_files(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f".{path.name}.*.tmp"))
 
 
+def is_present(path: Path) -> bool:
+    """Whether anything is at ``path``: a file, a folder, a FIFO, a device, or a symlink
+    (dangling or not)."""
+    return path.is_symlink() or path.exists()
+
+
 class UnreadableFile(ValueError):
     """A file that is not a regular file, is too large, or cannot be decoded."""
 
