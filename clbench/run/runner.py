@@ -160,7 +160,7 @@ def read_prior(config: RunConfig, device: torch.device, start: Start) -> Prior:
     record_path = run_dir / RECORD_NAME
     if start == "restart":
         return Prior()
-    if not record_path.is_file():
+    if not is_present(record_path):
         if start == "resume":
             raise UserError(f"nothing to resume: no run record at {record_path}")
         return Prior()
@@ -511,6 +511,9 @@ def _run_locked(
     prior = read_prior(config, device, start)
     record_path = config.run_dir() / RECORD_NAME
     if prior.record is not None and prior.record.status == "complete":
+        missing = prior.record.missing_summary()
+        if missing is not None:
+            raise UserError(f"run record {record_path}: {missing}; {RESTART_HINT}")
         console.print(
             f"run already complete: {record_path} (--restart runs it again)",
             soft_wrap=True,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,19 +22,29 @@ LAST_TASK = 5
 """splitmnist's tasks."""
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """One torch CPU thread inside the block (as the tests' ``single_thread``), for the
+    session's runs: cases compare their records with these bit for bit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def hostile_results(tmp_path_factory) -> Path:
     """A results folder: ``victim`` died after its first task's checkpoint,
     ``bystander`` is complete (same options)."""
     root = tmp_path_factory.mktemp("hostile")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    assert main([*with_run_id(VICTIM, "bystander"), "--results", str(root)]) == 0
-    with pytest.MonkeyPatch.context() as patch:
-        crash_after(patch, "save_task", 1)
-        with pytest.raises(Crash):
-            main([*VICTIM, "--results", str(root)])
-    torch.set_num_threads(threads)
+    with one_thread():
+        assert main([*with_run_id(VICTIM, "bystander"), "--results", str(root)]) == 0
+        with pytest.MonkeyPatch.context() as patch:
+            crash_after(patch, "save_task", 1)
+            with pytest.raises(Crash):
+                main([*VICTIM, "--results", str(root)])
     return root
 
 
@@ -58,13 +69,10 @@ def packnet_killed(tmp_path_factory) -> Path:
         if path.name == CHECKPOINT_NAME and content["steps_done"] == LAST_TASK:
             raise Crash("killed after the last task's checkpoint")
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
+    with one_thread(), pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner, "save_checkpoint", save_then_die)
         with pytest.raises(Crash):
             main([*PACKNET, "--results", str(root)])
-    torch.set_num_threads(threads)
     return root
 
 
@@ -73,10 +81,8 @@ def packnet_complete(packnet_killed, tmp_path_factory) -> tuple[Path, int, str]:
     """:func:`packnet_killed` re-run to completion: (results folder, exit code, stderr)."""
     root = tmp_path_factory.mktemp("packnet-complete") / "results"
     shutil.copytree(packnet_killed, root)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     errors = io.StringIO()
-    with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
-        code = main([*PACKNET, "--results", str(root)])
-    torch.set_num_threads(threads)
+    with one_thread(), contextlib.redirect_stderr(errors):
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = main([*PACKNET, "--results", str(root)])
     return root, code, errors.getvalue()
