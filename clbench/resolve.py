@@ -15,6 +15,7 @@ from dataclasses import asdict, fields, replace
 import torch
 
 from benchmarks import STREAMS
+from benchmarks.catalog import STREAM_TASKS, permutable_tasks
 from benchmarks.datacache import default_cache_dir
 from clbench.core.architectures import ARCHITECTURES
 from clbench.core.config import MAX_DEFAULT_WORKERS, RunConfig
@@ -56,6 +57,21 @@ def check_domains(config: RunConfig) -> None:
             raise UserError(f"{flag.flag} {problem}")
 
 
+def check_order_length(config: RunConfig) -> None:
+    """``--order`` permutes as many tasks as the stream has to permute (known without
+    reading any data; the stream checks the permutation itself when it is built)."""
+    count = permutable_tasks(config.stream)
+    if config.order is None or len(config.order) == count:
+        return
+    which = f"all {count} tasks"
+    if count < len(STREAM_TASKS[config.stream]):
+        which = f"the {count} tasks added after the pretrained task 0, which stays first"
+    raise UserError(
+        f"--order must be a permutation of 0..{count - 1} ({which}), "
+        f"got {','.join(map(str, config.order))}"
+    )
+
+
 def resolve(config: RunConfig) -> RunConfig:
     """Validate names and values and fill unset fields from the stream's defaults."""
     STRATEGIES.check(config.strategy)
@@ -63,6 +79,7 @@ def resolve(config: RunConfig) -> RunConfig:
     arch = config.arch or spec.default_arch
     ARCHITECTURES.check(arch)
     check_domains(config)
+    check_order_length(config)
     if config.weights is not None and config.pretrained is False:
         raise UserError("--weights and --no-pretrained exclude each other")
     fixed = spec.defaults.get("valid_fraction")

@@ -97,6 +97,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
                     "fraction of each task's weights freed after training, per layer: one "
                     "value or one per task, e.g. 0.5,0.75,0.75; <= 0 (e.g. -1) leaves a task "
                     "unpruned",
+                    domains.finite_numbers,
                 ),
                 Option(
                     "--retrain-epochs",

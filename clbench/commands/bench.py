@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.table import Table
 
 from clbench.commands import stdout_console
+from clbench.core import domains
 from clbench.core.architectures import ARCHITECTURES
+from clbench.core.config import DEVICES
 
 DEFAULT_ARCHS = ("vgg16", "vgg16_bn", "resnet50", "densenet121")
 THROUGHPUT_COLUMNS = (
@@ -33,6 +36,20 @@ STEP_COLUMNS = (
 )
 
 
+def checked(check: domains.Check) -> Callable[[str], int]:
+    """An argparse type: an integer within ``check``'s domain (one-line error otherwise)."""
+
+    def convert(text: str) -> int:
+        value = int(text)  # argparse reports a ValueError as "invalid int value"
+        problem = check(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    convert.__name__ = "int"
+    return convert
+
+
 def add_parser(commands) -> None:
     bench = commands.add_parser(
         "bench",
@@ -53,8 +70,12 @@ def add_parser(commands) -> None:
     bench.add_argument(
         "--arch", action="append", help=f"repeatable (default: {', '.join(DEFAULT_ARCHS)})"
     )
-    bench.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    bench.add_argument("--image-size", type=int, help="input size (default 224 on CUDA, 32 on CPU)")
+    bench.add_argument("--device", default="auto", choices=DEVICES, help="default auto")
+    bench.add_argument(
+        "--image-size",
+        type=checked(domains.image_size),
+        help="input size (default 224 on CUDA, 32 on CPU)",
+    )
     bench.add_argument(
         "--no-speed",
         action="store_true",
@@ -66,8 +87,9 @@ def add_parser(commands) -> None:
         help="torch.compile the backbone of (a)-(c) first (needs a C++ compiler; the "
         "warm-up steps compile)",
     )
-    bench.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    bench.add_argument("--steps", type=int, default=20, help="timed steps per variant (20)")
+    positive = checked(domains.at_least(1))
+    bench.add_argument("--batch-size", type=positive, default=32, help="batch size (default 32)")
+    bench.add_argument("--steps", type=positive, default=20, help="timed steps per variant (20)")
     bench.add_argument("--json", action="store_true", help="print one JSON object per arch")
     bench.set_defaults(handler=handle)
 

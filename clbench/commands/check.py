@@ -10,6 +10,7 @@ from rich.table import Table
 
 from clbench.commands import stdout_console
 from clbench.core.errors import UserError
+from clbench.core.files import is_present
 from clbench.core.record import RECORD_NAME, RecordError, RunRecord
 
 EXIT_DIFFERS = 1
@@ -45,7 +46,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
 
     run_dir = Path(args.run_dir)
     record_path = run_dir / RECORD_NAME
-    if not record_path.is_file():
+    if not is_present(record_path):
         raise UserError(f"no readable run record at {record_path}")
     try:
         record = RunRecord.load(record_path)

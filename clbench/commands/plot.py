@@ -24,10 +24,11 @@ def add_parser(commands) -> None:
 
 def handle(args: argparse.Namespace, console: Console) -> int:
     from clbench.report.leaderboard import build_groups
-    from clbench.report.plots import plot_all
 
     root = Path(args.directory)
     scan = scan_complete_records(root, console)
+    from clbench.report.plots import plot_all  # seaborn: seconds to import, once needed
+
     try:
         written, messages = plot_all(build_groups(scan.records), root / "plots")
     except OSError as err:

@@ -110,6 +110,21 @@ def run_id(value: Any) -> str | None:
     return None
 
 
+def finite_numbers(value: Any) -> str | None:
+    """A comma list (text) in which no number is NaN or infinite; parts that are not
+    numbers are left to the option's own parser."""
+    if value is None:
+        return None
+    for part in str(value).split(","):
+        try:
+            number = float(part)
+        except ValueError:
+            continue
+        if not math.isfinite(number):
+            return f"must hold finite numbers, got {value!r}"
+    return None
+
+
 def int_list(text: str) -> list[int]:
     """Parse ``2,0,1``."""
     try:

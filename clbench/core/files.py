@@ -91,6 +91,12 @@ def temporary_files(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f".{path.name}.*.tmp"))
 
 
+def is_present(path: Path) -> bool:
+    """Whether anything is at ``path``: a file, a folder, a FIFO, a device, or a symlink
+    (dangling or not)."""
+    return path.is_symlink() or path.exists()
+
+
 class UnreadableFile(ValueError):
     """A file that is not a regular file, is too large, or cannot be decoded."""
 
@@ -100,10 +106,11 @@ def read_regular_text(path: Path, limit: int = MAX_JSON_BYTES) -> str:
     bytes: a FIFO, a device (a symlink to ``/dev/zero``) or a folder is refused without
     blocking or reading it. Raises :class:`UnreadableFile` (or ``OSError``)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # before wrapping it: a folder cannot be wrapped
+        os.close(fd)
+        raise UnreadableFile("not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UnreadableFile("not a regular file")
         if info.st_size > limit:
             raise UnreadableFile(f"larger than {limit // 2**20} MiB")
         data = handle.read(limit + 1)
@@ -118,10 +125,15 @@ def read_regular_text(path: Path, limit: int = MAX_JSON_BYTES) -> str:
 def read_json_object(path: Path, limit: int = MAX_JSON_BYTES) -> dict:
     """A JSON object read with :func:`read_regular_text`; raises :class:`UnreadableFile`
     when the file is not one (``OSError`` when it cannot be opened)."""
+    text = read_regular_text(path, limit)
     try:
-        data = json.loads(read_regular_text(path, limit))
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise UnreadableFile(f"not JSON ({err.msg}, line {err.lineno})") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise UnreadableFile("a number too long to read") from None
+    except RecursionError:
+        raise UnreadableFile("nested too deeply") from None
     if not isinstance(data, dict):
         raise UnreadableFile("not a JSON object")
     return data

@@ -24,6 +24,8 @@ RECORD_NAME = "record.json"
 STATUSES = ("running", "complete", "diverged", "failed")
 OPTIONAL = ("resumed", "diverged", "error", "strategy_report", "selected_epochs")
 """Keys written only once they have a value, after the always-present ones."""
+SUMMARY = ("top1", "top5", "avg_top1", "forgetting", "forgetting_per_task", "bwt")
+"""The keys of a complete run's ``final`` block (:func:`clbench.core.metrics.summarize`)."""
 
 
 class RecordError(ValueError):
@@ -147,6 +149,14 @@ class RunRecord:
     def images_per_second(self) -> list[float]:
         return list(self.timings.get("images_per_second", []))
 
+    def missing_summary(self) -> str | None:
+        """The first field of the ``final`` summary a complete run reports that is
+        missing (records written by hand or by other tools may lack some), or None."""
+        for key in SUMMARY:
+            if key not in (self.final or {}):
+                return f"'final.{key}' is missing"
+        return None
+
     def storage_value(self, key: str) -> int | None:
         """``total_bytes`` or ``models`` of the storage block (None before completion)."""
         return None if self.storage is None else self.storage.get(key)
@@ -212,6 +222,17 @@ def _matrix_problem(name: str, matrix: Any, num_tasks: int) -> str | None:
     return None
 
 
+def _final_problem(final: dict, num_tasks: int) -> str | None:
+    """The first summary value of ``final`` (those present) of the wrong shape."""
+    for key in ("avg_top1", "forgetting", "bwt"):
+        if final.get(key) is not None and not is_number(final[key]):
+            return f"'final.{key}' is not a finite number"
+    for key in ("top1", "top5", "forgetting_per_task"):
+        if key in final and not (_numbers(final[key]) and len(final[key]) == num_tasks):
+            return f"'final.{key}' is not a list of one finite number (or null) per task"
+    return None
+
+
 def _config_problem(config: Any, num_tasks: int) -> str | None:
     if not isinstance(config, dict):
         return "'config' is not an object"
@@ -267,6 +288,10 @@ def _problem(data: Any) -> str | None:
             return "'storage' of a complete run is not an object"
     if final is not None and not isinstance(final, dict):
         return "'final' is not an object"
+    if final is not None:
+        problem = _final_problem(final, len(tasks))
+        if problem:
+            return problem
     if storage is not None and not (
         isinstance(storage, dict)
         and _is_int(storage.get("total_bytes"))

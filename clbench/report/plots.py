@@ -8,11 +8,16 @@
 * ``orders``: top-1 error per task for each task order (PackNet paper, Figure 3), for
   groups whose runs used several orders.
 * ``storage``: storage (MB) against average final top-1 accuracy, one point per group.
+
+Figures stay bounded whatever the number of tasks: the heatmap is at most
+:data:`MAX_FIGURE_INCHES` a side, and the per-task figures (``old-tasks``, ``orders``)
+show the first :data:`MAX_TASKS_SHOWN` tasks of the stream's order.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -25,6 +30,33 @@ import seaborn as sns  # noqa: E402
 
 from clbench.core.metrics import error  # noqa: E402
 from clbench.report.leaderboard import Group, by_stream_arch, default_task_order  # noqa: E402
+
+DPI = 100
+MAX_FIGURE_INCHES = 20.0
+"""Largest side of the heatmap's figure (2,000 pixels at :data:`DPI`)."""
+MAX_TASKS_SHOWN = 20
+"""Tasks the per-task figures show at most: the first ones in the stream's order."""
+MANY = 10
+"""Past this many tasks, a legend takes two columns and task names on an x axis stand
+upright."""
+
+
+def _shown(tasks: list[str]) -> list[str]:
+    return tasks[:MAX_TASKS_SHOWN]
+
+
+def _order_text(order: Sequence[str]) -> str:
+    """``a > b > c``; past :data:`MAX_TASKS_SHOWN` tasks, the first ones and the count."""
+    text = " > ".join(order[:MAX_TASKS_SHOWN])
+    return text if len(order) <= MAX_TASKS_SHOWN else f"{text} > ... ({len(order)} tasks)"
+
+
+def _suptitle(figure: plt.Figure, text: str, tasks: list[str]) -> None:
+    """The figure's title, with a second line when it shows only the first tasks."""
+    if len(tasks) <= MAX_TASKS_SHOWN:
+        figure.suptitle(text, y=1.03)
+    else:
+        figure.suptitle(f"{text}\n(first {MAX_TASKS_SHOWN} of {len(tasks)} tasks)", y=1.1)
 
 
 def _slug(*parts: str) -> str:
@@ -39,7 +71,7 @@ def _reference_runs(group: Group) -> tuple[tuple[str, ...], list[dict]]:
 
 def _save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, bbox_inches="tight")
+    figure.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(figure)
     return path
 
@@ -59,10 +91,13 @@ def accuracy_heatmap(group: Group, out_dir: Path) -> Path:
     )
     matrix = cells.pivot_table(index="after", columns="task", values="accuracy", aggfunc="mean")
     matrix = matrix.reindex(index=[f"after {t}" for t in order], columns=list(order))
-    size = max(4.0, 1.1 * len(order) + 2)
+    size = min(max(4.0, 1.1 * len(order) + 2), MAX_FIGURE_INCHES - 1)
+    labels = "auto" if len(order) <= MAX_TASKS_SHOWN else -(-len(order) // MAX_TASKS_SHOWN)
     figure, axes = plt.subplots(figsize=(size + 1, size))
     sns.heatmap(
         matrix.astype(float),
+        xticklabels=labels,
+        yticklabels=labels,
         annot=len(order) <= 10,
         fmt=".1f",
         cmap="viridis",
@@ -73,23 +108,27 @@ def accuracy_heatmap(group: Group, out_dir: Path) -> Path:
     )
     axes.set_title(
         f"{group.label} on {group.stream} / {group.arch}\n"
-        f"mean of {len(runs)} run(s), order {' > '.join(order)}",
+        f"mean of {len(runs)} run(s), order {_order_text(order)}",
         fontsize=9,
     )
     axes.set_xlabel("evaluated task")
+    if len(order) > MAX_TASKS_SHOWN:
+        axes.tick_params(axis="x", labelrotation=90)
     axes.set_ylabel("")
     return _save(figure, out_dir / f"{_slug(group.stream, group.arch, 'heatmap', group.label)}.png")
 
 
 def old_task_curves(groups: list[Group], out_dir: Path) -> Path:
     """Each task's accuracy after it and every later task, one panel per group."""
+    tasks = default_task_order([r for g in groups for r in g.records])
+    shown = set(_shown(tasks))
     rows = []
     for group in groups:
         order, runs = _reference_runs(group)
         for run in runs:
             for i, row in enumerate(run.acc_top1):
                 for j, value in enumerate(row[: i + 1]):
-                    if value is not None:
+                    if value is not None and order[j] in shown:
                         rows.append(
                             {
                                 "strategy": group.label,
@@ -99,25 +138,29 @@ def old_task_curves(groups: list[Group], out_dir: Path) -> Path:
                             }
                         )
     frame = pd.DataFrame(rows)
-    tasks = default_task_order([r for g in groups for r in g.records])
+    present = set(frame["task"])
     grid = sns.relplot(
         data=frame,
         kind="line",
         x="tasks trained",
         y="top-1 accuracy %",
         hue="task",
-        hue_order=[t for t in tasks if t in set(frame["task"])],
+        hue_order=[t for t in tasks if t in present],
         col="strategy",
         col_wrap=min(3, len(groups)),
-        marker="o",
+        marker="o" if len(tasks) <= MAX_TASKS_SHOWN else None,
         errorbar="sd",
         height=3.2,
         aspect=1.2,
     )
-    grid.set(xticks=range(1, len(tasks) + 1))
-    grid.figure.suptitle(
+    if len(tasks) <= MAX_TASKS_SHOWN:
+        grid.set(xticks=range(1, len(tasks) + 1))
+    if len(present) > MANY:  # one tall column would run into the title
+        sns.move_legend(grid, "center left", bbox_to_anchor=(1, 0.5), ncol=2)
+    _suptitle(
+        grid.figure,
         f"{groups[0].stream} / {groups[0].arch}: accuracy of old tasks as tasks are added",
-        y=1.03,
+        tasks,
     )
     return _save(
         grid.figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'old-tasks')}.png"
@@ -129,33 +172,36 @@ def order_errors(groups: list[Group], out_dir: Path) -> Path | None:
     several = [g for g in groups if len(g.orders) > 1]
     if not several:
         return None
+    tasks = default_task_order([r for g in several for r in g.records])
+    shown = _shown(tasks)
     rows = [
         {
             "strategy": group.label,
-            "order": " > ".join(run.tasks),
+            "order": _order_text(run.tasks),
             "task": task,
             "top-1 error %": error(value),
         }
         for group in several
         for run in group.records
         for task, value in zip(run.tasks, run.acc_top1[-1])
-        if value is not None
+        if value is not None and task in shown
     ]
-    tasks = default_task_order([r for g in several for r in g.records])
     grid = sns.catplot(
         data=pd.DataFrame(rows),
         kind="bar",
         x="task",
         y="top-1 error %",
         hue="order",
-        order=tasks,
+        order=shown,
         col="strategy",
         col_wrap=min(3, len(several)),
         errorbar="sd",
         height=3.4,
         aspect=1.3,
     )
-    grid.figure.suptitle(f"{groups[0].stream} / {groups[0].arch}: error per task order", y=1.03)
+    if len(shown) > MANY:
+        grid.set_xticklabels(rotation=90)
+    _suptitle(grid.figure, f"{groups[0].stream} / {groups[0].arch}: error per task order", tasks)
     return _save(grid.figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'orders')}.png")
 
 
@@ -199,6 +245,12 @@ def plot_all(groups: list[Group], out_dir: Path) -> tuple[list[Path], list[str]]
     written: list[Path] = []
     messages: list[str] = []
     for (stream, arch), members in by_stream_arch(groups).items():
+        tasks = default_task_order([r for g in members for r in g.records])
+        if len(tasks) > MAX_TASKS_SHOWN:
+            messages.append(
+                f"{stream} / {arch}: {len(tasks)} tasks; the per-task figures show the "
+                f"first {MAX_TASKS_SHOWN} of {len(tasks)} tasks"
+            )
         written += [accuracy_heatmap(group, out_dir) for group in members]
         written.append(old_task_curves(members, out_dir))
         orders = order_errors(members, out_dir)

@@ -24,9 +24,10 @@ from torch import nn
 
 from benchmarks import STREAMS
 from benchmarks.stream import LabeledSubset, Stream
+from clbench.core import domains
 from clbench.core.config import RunConfig
 from clbench.core.errors import RunDiverged, RunStopped, UserError
-from clbench.core.files import temporary_files
+from clbench.core.files import is_present, temporary_files
 from clbench.core.metrics import summarize
 from clbench.core.record import RECORD_NAME, RecordError, RunRecord
 from clbench.models import find_pretrained_weights, model_sizes
@@ -159,7 +160,7 @@ def read_prior(config: RunConfig, device: torch.device, start: Start) -> Prior:
     record_path = run_dir / RECORD_NAME
     if start == "restart":
         return Prior()
-    if not record_path.is_file():
+    if not is_present(record_path):
         if start == "resume":
             raise UserError(f"nothing to resume: no run record at {record_path}")
         return Prior()
@@ -283,8 +284,9 @@ class _Run:
         for leftover in [t for name in names for t in temporary_files(self.run_dir / name)]:
             leftover.unlink()
         if start == "restart":
-            for name in (CHECKPOINT_NAME, EPOCH_CHECKPOINT_NAME):
-                (self.run_dir / name).unlink(missing_ok=True)
+            (self.run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+        if prior.epoch is None:  # none, or a finished task's, left by a kill right after it
+            (self.run_dir / EPOCH_CHECKPOINT_NAME).unlink(missing_ok=True)
         note = None
         if prior.checkpoint is not None:
             self._restore(prior.checkpoint, self.run_dir / CHECKPOINT_NAME)
@@ -483,11 +485,23 @@ def run(config: RunConfig, console: Console | None = None, start: Start = "auto"
     """
     console = console or Console(stderr=True)
     device = resolve_device(config.device)
-    record_path = config.run_dir() / RECORD_NAME
-    if start == "resume" and not record_path.is_file():  # refused before the folder exists
+    record_path = run_folder(config) / RECORD_NAME
+    if start == "resume" and not is_present(record_path):  # refused before the folder exists
         raise UserError(f"nothing to resume: no run record at {record_path}")
     with run_folder_lock(config.run_dir()):
         return _run_locked(config, console, device, start)
+
+
+def run_folder(config: RunConfig) -> Path:
+    """``config.run_dir()``, refused (one line) unless each of its parts below the
+    results folder (stream, arch, strategy, run id) is a plain name, so the run folder is
+    strictly inside the results folder whoever built the config."""
+    for name in ("stream", "arch", "strategy", "run_id"):
+        value = getattr(config, name)
+        problem = "is not set" if value is None else domains.run_id(value)
+        if problem:
+            raise UserError(f"the run folder's {name} {problem}")
+    return config.run_dir()
 
 
 def _run_locked(
@@ -497,6 +511,9 @@ def _run_locked(
     prior = read_prior(config, device, start)
     record_path = config.run_dir() / RECORD_NAME
     if prior.record is not None and prior.record.status == "complete":
+        missing = prior.record.missing_summary()
+        if missing is not None:
+            raise UserError(f"run record {record_path}: {missing}; {RESTART_HINT}")
         console.print(
             f"run already complete: {record_path} (--restart runs it again)",
             soft_wrap=True,

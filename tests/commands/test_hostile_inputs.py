@@ -2,9 +2,12 @@
 code 2 (or its documented behaviour), writes nothing outside its own run folder and
 leaves the other runs byte-identical.
 
-Every case runs against a results folder holding two runs: ``victim`` (the run the
-case targets, unfinished after its first task) and ``bystander`` (a complete run the
-case must not touch).
+Every case works on a copy of a results folder holding two runs (tests/commands/
+conftest.py): ``victim`` (the run the case targets, unfinished after its first task)
+and ``bystander`` (a complete run the case must not touch). This module: damaged
+checkpoints, non-finite record values, faults during a run, Ctrl-C while importing;
+bad option values are in test_hostile_options.py, damaged and foreign record files in
+test_hostile_records.py, run ids, concurrent and killed runs in test_hostile_runs.py.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import errno
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,68 +34,21 @@ from clbench.run.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from tests.commands.hostile import (
+    FAST,
+    ROOT,
+    VICTIM,
+    assert_one_line,
+    bystander_dir,
+    files,
+    outside,
+    victim_dir,
+    with_run_id,
+)
 from tests.conftest import Crash, crash_after, find_records
 
-FAST = ("--epochs", "1", "--batch-size", "64", "--image-size", "8")
-VICTIM = ("run", "--strategy", "finetune", "--run-id", "victim", *FAST)
 pytestmark = pytest.mark.usefixtures("single_thread")
 CPU = torch.device("cpu")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def files(root: Path) -> dict[Path, bytes]:
-    """Every regular file under ``root`` and its bytes (symlinks and FIFOs by name)."""
-    result = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_symlink() or (path.exists() and not path.is_file() and not path.is_dir()):
-            result[path] = b"<special>"
-        elif path.is_file():
-            result[path] = path.read_bytes()
-    return result
-
-
-def assert_one_line(code: int, err: str, expected: str, exit_code: int = 2) -> None:
-    assert code == exit_code, err
-    assert "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1, err
-    assert expected in err, err
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Path:
-    """A results folder: ``victim`` died after its first task's checkpoint,
-    ``bystander`` is complete."""
-    root = tmp_path_factory.mktemp("hostile")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    assert main([*VICTIM[:4], "bystander", *VICTIM[5:], "--results", str(root)]) == 0
-    with pytest.MonkeyPatch.context() as patch:
-        crash_after(patch, "save_task", 1)
-        with pytest.raises(Crash):
-            main([*VICTIM, "--results", str(root)])
-    torch.set_num_threads(threads)
-    return root
-
-
-@pytest.fixture
-def copy(results, tmp_path) -> Path:
-    """A fresh copy of :func:`results`."""
-    root = tmp_path / "results"
-    shutil.copytree(results, root, symlinks=True)
-    return root
-
-
-def victim_dir(root: Path) -> Path:
-    return next(path.parent for path in root.rglob("record.json") if path.parent.name == "victim")
-
-
-def bystander_dir(root: Path) -> Path:
-    return next(p.parent for p in root.rglob("record.json") if p.parent.name == "bystander")
-
-
-def outside(root: Path, folder: Path) -> dict[Path, bytes]:
-    """:func:`files` of ``root`` outside ``folder``."""
-    return {path: data for path, data in files(root).items() if folder not in path.parents}
 
 
 # ---------------------------------------------------------------- damaged checkpoints
@@ -168,16 +123,16 @@ CHECKPOINT_CASES = {
 
 @pytest.mark.parametrize("command", ["run", "check"])
 @pytest.mark.parametrize("case", sorted(CHECKPOINT_CASES))
-def test_damaged_checkpoint_is_refused_in_one_line(run_cli, copy, case, command):
+def test_damaged_checkpoint_is_refused_in_one_line(run_cli, hostile_copy, case, command):
     damage, expected = CHECKPOINT_CASES[case]
-    folder = victim_dir(copy)
+    folder = victim_dir(hostile_copy)
     damage(folder / CHECKPOINT_NAME)
-    before = files(copy)
-    argv = [*VICTIM, "--results", str(copy)] if command == "run" else ["check", str(folder)]
+    before = files(hostile_copy)
+    argv = [*VICTIM, "--results", str(hostile_copy)] if command == "run" else ["check", str(folder)]
     code, _, err = run_cli(*argv)
     assert_one_line(code, err, f"checkpoint {folder / CHECKPOINT_NAME} ")
     assert expected in err
-    assert files(copy) == before
+    assert files(hostile_copy) == before
 
 
 def epoch_checkpoint(drop: str) -> Callable[[Path], None]:
@@ -201,13 +156,13 @@ def epoch_checkpoint(drop: str) -> Callable[[Path], None]:
 
 
 @pytest.mark.parametrize("drop", ["step", "epochs_done", "learner", "rng", "images"])
-def test_damaged_epoch_checkpoint_is_refused_in_one_line(run_cli, copy, drop):
-    folder = victim_dir(copy)
+def test_damaged_epoch_checkpoint_is_refused_in_one_line(run_cli, hostile_copy, drop):
+    folder = victim_dir(hostile_copy)
     epoch_checkpoint(drop)(folder)
-    before = files(copy)
-    code, _, err = run_cli(*VICTIM, "--results", str(copy))
+    before = files(hostile_copy)
+    code, _, err = run_cli(*VICTIM, "--results", str(hostile_copy))
     assert_one_line(code, err, f"checkpoint {folder / EPOCH_CHECKPOINT_NAME} ")
-    assert files(copy) == before
+    assert files(hostile_copy) == before
 
 
 def test_impossible_step_count_of_a_joint_run_is_refused(run_cli, tmp_path, capsys):
@@ -235,21 +190,23 @@ def test_impossible_step_count_of_a_joint_run_is_refused(run_cli, tmp_path, caps
 # ---------------------------------------------------------------- non-finite record values
 @pytest.mark.parametrize("format_", ["table", "markdown", "csv", "json", "latex"])
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
-def test_non_finite_config_values_are_reported_by_every_format(run_cli, copy, value, format_):
+def test_non_finite_config_values_are_reported_by_every_format(
+    run_cli, hostile_copy, value, format_
+):
     """A record's non-finite value (JSON has none: Python writes ``NaN``, a hand-edited
     file may hold ``1e999``) is shown as such in text formats and as null in JSON."""
-    record = bystander_dir(copy) / "record.json"
+    record = bystander_dir(hostile_copy) / "record.json"
     text = record.read_text()
     assert '"lr": 0.01,' in text
     record.write_text(text.replace('"lr": 0.01,', f'"lr": {value},'))
-    before = runs(copy)
-    code, out, err = run_cli("compare", str(copy), "--format", format_)
+    before = runs(hostile_copy)
+    code, out, err = run_cli("compare", str(hostile_copy), "--format", format_)
     assert code == 0, err
     assert "Traceback" not in err
     if format_ == "json":
         (group,) = json.loads(out)["groups"]
         assert group["config"]["lr"] is None
-    assert runs(copy) == before
+    assert runs(hostile_copy) == before
 
 
 def runs(root: Path) -> dict[Path, bytes]:
@@ -314,10 +271,10 @@ def inject_fault(patch: pytest.MonkeyPatch, kind: str, at: int) -> None:
     ],
 )
 def test_full_disk_or_read_only_folder_mid_run_stops_in_one_line_and_resumes(
-    run_cli, copy, kind, at
+    run_cli, hostile_copy, kind, at
 ):
-    argv = [*VICTIM[:4], "faulty", *VICTIM[5:], "--results", str(copy)]
-    others = files(copy)
+    argv = [*with_run_id(VICTIM, "faulty"), "--results", str(hostile_copy)]
+    others = files(hostile_copy)
     with pytest.MonkeyPatch.context() as patch:
         inject_fault(patch, kind, at)
         code, _, err = run_cli(*argv)
@@ -326,17 +283,17 @@ def test_full_disk_or_read_only_folder_mid_run_stops_in_one_line_and_resumes(
     assert code == 1 and "Traceback" not in err, err
     assert len(lines) == 1 and f": {reason}; the run stopped" in lines[0], err
     assert "re-run the same command to resume" in lines[0]
-    folder = victim_dir(copy).parent / "faulty"
-    assert outside(copy, folder) == others
+    folder = victim_dir(hostile_copy).parent / "faulty"
+    assert outside(hostile_copy, folder) == others
     assert not [p for p in folder.glob("*") if p.name.endswith(".tmp")]
     code, _, err = run_cli(*argv)
     assert code == 0, err
     (resumed,) = find_records(folder)
-    straight = json.loads((bystander_dir(copy) / "record.json").read_text())
+    straight = json.loads((bystander_dir(hostile_copy) / "record.json").read_text())
     assert resumed["status"] == "complete"
     for key in ("acc_top1", "acc_top5", "fingerprints", "final", "storage"):
         assert resumed[key] == straight[key], key
-    assert outside(copy, folder) == others
+    assert outside(hostile_copy, folder) == others
 
 
 # ---------------------------------------------------------------- Ctrl-C from the start
