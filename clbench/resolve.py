@@ -59,9 +59,12 @@ def check_domains(config: RunConfig) -> None:
 
 def check_order_length(config: RunConfig) -> None:
     """``--order`` permutes as many tasks as the stream has to permute (known without
-    reading any data; the stream checks the permutation itself when it is built)."""
+    reading any data; the stream checks the permutation itself when it is built, which
+    covers streams registered outside the catalog)."""
+    if config.order is None or config.stream not in STREAM_TASKS:
+        return
     count = permutable_tasks(config.stream)
-    if config.order is None or len(config.order) == count:
+    if len(config.order) == count:
         return
     which = f"all {count} tasks"
     if count < len(STREAM_TASKS[config.stream]):
