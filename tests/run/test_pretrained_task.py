@@ -27,7 +27,9 @@ def _run(tmp_path, monkeypatch, strategy: str) -> dict:
         "test stream",
         "smallcnn",
         _stream_without_task0_data,
-        STREAMS["splitmnist"].defaults,
+        num_tasks=3,
+        protocol=STREAMS["splitmnist"].protocol,
+        defaults=STREAMS["splitmnist"].defaults,
     )
     monkeypatch.setitem(STREAMS._specs, "nodata", spec)
     config = RunConfig(strategy=strategy, stream="nodata", results=str(tmp_path), epochs=1)
