@@ -112,18 +112,17 @@ PIGGYBACK_SCHEDULE = {
 
 def papers_protocol(
     summary: str,
-    epochs: int,
-    lr_step: int,
     prune_ratios: Setting,
-    schedule_source: Source,
-    others_source: Source | None = None,
-    piggyback_schedule: Mapping[str, Setting] | None = None,
+    epochs: int = 20,
+    lr_step: int = 10,
+    others_source: Source = PACKNET_PAPER,
+    piggyback_schedule: Mapping[str, Setting] = PIGGYBACK_SCHEDULE,
 ) -> Protocol:
-    """An ImageNet stream: ``epochs`` per added task, lr 1e-3 x0.1 every ``lr_step``
-    (cited to ``schedule_source`` for PackNet, to ``others_source`` for the other methods
-    when the paper gives the schedule for PackNet only); ``piggyback_schedule``: its
-    epochs and LR step (default: its paper's 30 epochs, x0.1 at 15)."""
-    others = others_source or schedule_source
+    """An ImageNet stream: ``epochs`` per added task, lr 1e-3 x0.1 every ``lr_step`` (the
+    PackNet paper's; cited to ``others_source`` for the other methods when the paper gives
+    the schedule for PackNet only); ``piggyback_schedule``: its epochs and LR step (its
+    paper's 30 epochs, x0.1 at 15)."""
+    others = others_source
     common = {
         "epochs": Setting(epochs, others),
         "lr": Setting(1e-3, others),
@@ -145,12 +144,12 @@ def papers_protocol(
         common,
         {
             "packnet": {
-                **_resourced(common, ("epochs", "lr", "lr_step"), schedule_source),
+                **_resourced(common, ("epochs", "lr", "lr_step"), PACKNET_PAPER),
                 "prune_ratios": prune_ratios,
                 **PACKNET_RETRAIN,
                 "batchnorm": Setting("train", PACKNET_SCRIPTS),
             },
-            "piggyback": {**PIGGYBACK, **(piggyback_schedule or PIGGYBACK_SCHEDULE)},
+            "piggyback": {**PIGGYBACK, **piggyback_schedule},
             "classifier_only": {"lr_step": Setting(0, PACKNET_PAPER)},
             "lwf": {
                 "weight_decay": Setting(5e-4, LWF_CODE),
@@ -165,33 +164,27 @@ def papers_protocol(
 
 
 FINEGRAINED = papers_protocol(
-    "the PackNet paper's fine-grained protocol",
-    epochs=20,
-    lr_step=10,
-    prune_ratios=Setting("0.5,0.75,0.75", PACKNET_PAPER),
-    schedule_source=PACKNET_PAPER,
+    "the PackNet paper's fine-grained protocol", Setting("0.5,0.75,0.75", PACKNET_PAPER)
 )
 FINEGRAINED6 = papers_protocol(
     "the PackNet paper's fine-grained protocol, on the Piggyback paper's six tasks",
-    epochs=20,
-    lr_step=10,
-    prune_ratios=Setting(
+    Setting(
         "0.5,0.75,0.75,0.75,0.75",
-        ours("the PackNet paper's rule (ImageNet 0.5, every added task 0.75, the last not "
-             "pruned) on six tasks"),
+        ours(
+            "the PackNet paper's rule (ImageNet 0.5, every added task 0.75, the last not "
+            "pruned) on six tasks"
+        ),
     ),
-    schedule_source=PACKNET_PAPER,
-)  # fmt: skip
+)
 _PLACES_OTHERS = ours(
     "the PackNet paper trains only PackNet on Places365 (its other Places365 networks are "
     "the Places365 authors'): its 10-epoch schedule for every method"
 )
 IMAGENET_PLACES365 = papers_protocol(
     "the PackNet paper's ImageNet -> Places365 protocol",
+    Setting("0.5", PACKNET_PAPER),
     epochs=10,
     lr_step=5,
-    prune_ratios=Setting("0.5", PACKNET_PAPER),
-    schedule_source=PACKNET_PAPER,
     others_source=_PLACES_OTHERS,
     piggyback_schedule={
         "epochs": Setting(10, _PLACES_OTHERS),

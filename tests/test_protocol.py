@@ -270,5 +270,11 @@ def test_runs_train_as_the_protocol_table_says(strategy, paper_root, tmp_path, m
         assert trains == [e["epoch"] >= warmup for e in trace]
     else:
         assert all(trains)
+    # the network's own accuracy on ImageNet, measured before any strategy touched it:
+    # what every strategy but PackNet (which prunes it) still gets (no step was taken)
+    untouched = record["pretrained_network"]
+    assert untouched["task"] == "imagenet" and untouched["top1"] is not None
+    if strategy != "packnet":
+        assert record["final"]["pretrained_top1"] == untouched["top1"]
     assert record["config"]["epochs"] == values["epochs"]
     assert record["config"]["options"] == {k: values[k] for k in record["config"]["options"]}

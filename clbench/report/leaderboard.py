@@ -311,7 +311,7 @@ def paper_view(groups: list[Group], tasks: list[str]) -> View:
 LEADERBOARD_COLUMNS = [
     "rank",
     "strategy",
-    "added tasks top-1 %",
+    "average top-1 % (added tasks)",
     "pretrained task top-1 %",
     "forgetting",
     "bwt",
