@@ -42,21 +42,14 @@ class Notes:
     cited: list[str] = field(default_factory=list)
     marks: bool = True
 
-    def mark(self, *settings: Setting | None) -> str:
-        """`` [n]`` (or `` [n, m]``) citing ``settings`` (nothing without marks)."""
-        if not self.marks:
+    def mark(self, setting: Setting | None) -> str:
+        """`` [n]`` citing ``setting`` (nothing without marks or setting)."""
+        if not self.marks or setting is None:
             return ""
-        numbers = []
-        for setting in settings:
-            if setting is None:
-                continue
-            text = setting.cite()
-            if text not in self.cited:
-                self.cited.append(text)
-            number = self.cited.index(text) + 1
-            if number not in numbers:
-                numbers.append(number)
-        return f" [{', '.join(map(str, numbers))}]" if numbers else ""
+        text = setting.cite()
+        if text not in self.cited:
+            self.cited.append(text)
+        return f" [{self.cited.index(text) + 1}]"
 
 
 def number(value: Any) -> str:

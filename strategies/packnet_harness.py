@@ -13,6 +13,7 @@ from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from clbench.core.errors import UserError
+from clbench.core.protocol import step_lr
 from strategies.base import BuildContext
 from strategies.packnet import PackNetPlugin, prunable_layers
 from strategies.packnet_options import ratio_values
@@ -98,8 +99,7 @@ class PretrainedRetrainSchedule(SupervisedPlugin):
     def before_training_epoch(self, strategy, **kwargs) -> None:
         if not self.active or self.lr is None:
             return
-        epoch = strategy.clock.train_exp_epochs
-        self.packnet.retrain_lr = self.lr * 0.1 ** (epoch // self.step if self.step else 0)
+        self.packnet.retrain_lr = step_lr(self.lr, self.step, strategy.clock.train_exp_epochs)
         for group in strategy.optimizer.param_groups:
             group["lr"] = self.packnet.retrain_lr
 

@@ -83,6 +83,7 @@ def value_of(value: Any, values: Mapping[str, Any]) -> Any:
     return value(values) if isinstance(value, Derived) else value
 
 
-def lr_schedule(lr: float, step: int | None, epochs: int) -> list[float]:
-    """The learning rate of every epoch: x0.1 every ``step`` epochs (0 or None: constant)."""
-    return [lr * 0.1 ** (epoch // step if step else 0) for epoch in range(epochs)]
+def step_lr(lr: float, step: int | None, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based): ``lr`` x0.1 every ``step`` epochs (0 or
+    None: constant)."""
+    return lr * 0.1 ** (epoch // step if step else 0)
