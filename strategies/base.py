@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from clbench.core.protocol import PACKNET_PAPER, Setting
+
 if TYPE_CHECKING:
     import torch
     from avalanche.core import SupervisedPlugin
@@ -54,6 +56,37 @@ class BuildContext:
     plugins: list[SupervisedPlugin]
 
 
+SGD = Setting("SGD", PACKNET_PAPER)
+"""The papers' optimizer (momentum and weight decay: run options)."""
+
+
+@dataclass(frozen=True)
+class StreamFacts:
+    """What resolving a strategy's options may need to know of the stream:
+    ``num_tasks``, and ``papers``: the stream follows the papers' protocol (the last task
+    is never pruned)."""
+
+    num_tasks: int
+    papers: bool
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One training phase of a strategy, as the protocol table shows it: the settings
+    (run or strategy option names) giving its epochs, learning rate and LR step (None:
+    constant). ``pretrained_task``: only for the pretrained network's own task (on the
+    ImageNet streams); ``batchnorm`` and ``frozen`` describe the phase when they differ
+    from the strategy's."""
+
+    label: str
+    epochs: str = "epochs"
+    lr: str = "lr"
+    lr_step: str | None = "lr_step"
+    pretrained_task: bool = False
+    batchnorm: Setting | None = None
+    frozen: Setting | None = None
+
+
 StorageFormula = Callable[["ModelSizes", int, dict, bool], dict]
 """``storage(sizes, num_tasks, options, first_task_pretrained)`` -> bytes to serve every
 task (see :mod:`clbench.core.storage`); ``first_task_pretrained``: task 0 is the pretrained
@@ -76,6 +109,13 @@ class StrategySpec:
     when the data is not on disk (PackNet prunes it and retrains; by default the network
     serves it as it is).
 
+    Protocol facts (the protocol table, :mod:`clbench.protocol`): ``optimizer`` and
+    ``frozen`` (what does not train) with their sources; ``phases`` (default: one phase
+    of ``--epochs`` at ``--lr``, x0.1 every ``--lr-step``); ``unused``: run options the
+    strategy ignores (recorded as ``None``); ``batchnorm_modes``: the ``--batchnorm``
+    values it accepts. ``normalize(options, facts)`` puts its options in canonical form
+    when a run is resolved (:class:`StreamFacts`), e.g. PackNet's per-task prune ratios.
+
     Checkpoints save the model, optimizer and schedulers; a plugin that keeps other state
     (tensors or Python values that training changes) provides ``state_dict() -> dict``
     and ``load_state_dict(state)``, returning only tensors and plain Python values, and
@@ -90,6 +130,12 @@ class StrategySpec:
     options: Sequence[Option] = field(default_factory=tuple)
     trains_jointly: bool = False
     old_tasks_exact: bool = False
+    optimizer: Setting = SGD
+    frozen: Setting | None = None
+    phases: Sequence[Phase] = (Phase(""),)
+    unused: Sequence[str] = ()
+    batchnorm_modes: Sequence[str] = ("train", "frozen")
+    normalize: Callable[[dict, StreamFacts], dict] | None = None
 
     def module(self) -> ModuleType:
         """The implementation module (imported on first use)."""

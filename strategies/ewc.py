@@ -40,17 +40,20 @@ FISHER_SAMPLES = 200
 
 
 def diagonal_fisher(model: nn.Module, params: list[nn.Parameter], batches) -> list[Tensor]:
-    """Mean over images of the squared per-image gradient of the NLL wrt ``params``.
+    """Mean over images of the squared per-image gradient of the NLL wrt ``params``
+    (0 for parameters that do not train, e.g. frozen BatchNorm).
 
     ``batches`` yields (x, y, task_labels) mini-batches; each image runs alone through
     ``model(x, task_label)``. The caller chooses the model's mode (EWC: eval).
     """
     fisher = [torch.zeros_like(p) for p in params]
+    trained = [(total, p) for total, p in zip(fisher, params) if p.requires_grad]
     count = 0
     for x, y, tasks in batches:
         for xi, yi, ti in zip(x, y, tasks):
             nll = F.cross_entropy(model(xi.unsqueeze(0), int(ti)), yi.unsqueeze(0))
-            for total, grad in zip(fisher, torch.autograd.grad(nll, params)):
+            grads = torch.autograd.grad(nll, [p for _, p in trained])
+            for (total, _), grad in zip(trained, grads):
                 total += grad.square()
             count += 1
     return [total / count for total in fisher]

@@ -9,25 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from clbench.core.errors import UserError
+from clbench.core.protocol import step_lr
 from strategies.base import BuildContext
 from strategies.packnet import PackNetPlugin, prunable_layers
+from strategies.packnet_options import ratio_values
 from strategies.templates import make_naive, strategy_plugin
 
 
 def parse_prune_ratios(text: str, num_tasks: int) -> float | list[float]:
-    """``--prune-ratios``: one value for every task, or exactly one value per task."""
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise UserError(f"--prune-ratios expects comma-separated numbers, got '{text}'") from None
-    if any(value >= 1 for value in values):
-        raise UserError(
-            f"--prune-ratios values must be < 1 (fraction of a task's weights to free; "
-            f"<= 0 means do not prune that task), got '{text}'"
-        )
+    """``--prune-ratios`` as resolved (:mod:`strategies.packnet_options`): one value for
+    every task, or exactly one value per task."""
+    values = ratio_values(text)
     if len(values) == 1:
         return values[0]
     if len(values) != num_tasks:
@@ -38,6 +34,8 @@ def parse_prune_ratios(text: str, num_tasks: int) -> float | list[float]:
 
 
 def build(ctx: BuildContext):
+    """PackNet with the resolved options (a config recorded before they were resolved
+    leaves the retrain epochs and LR unset: half of ``--epochs``, ``--lr`` / 10)."""
     options = ctx.config.options
     epochs = ctx.config.epochs
     retrain_epochs = options["retrain_epochs"]
@@ -49,7 +47,14 @@ def build(ctx: BuildContext):
         per_task_bn=bool(options["per_task_bn"]),
     )
     check_capacity(ctx.model, plugin, ctx.stream.task_names)
-    return make_naive(ctx, [plugin])
+    learner = make_naive(ctx, [plugin])
+    # last, so that the positions of the other plugins (checkpoint keys) do not change
+    learner.plugins.append(
+        PretrainedRetrainSchedule(
+            plugin, options.get("pretrained_retrain_lr"), options.get("pretrained_retrain_lr_step")
+        )
+    )
+    return learner
 
 
 def check_capacity(model: nn.Module, plugin: PackNetPlugin, task_names: Sequence[str]) -> None:
@@ -82,16 +87,38 @@ def report(learner) -> dict:
     }
 
 
+class PretrainedRetrainSchedule(SupervisedPlugin):
+    """While the pretrained task is retrained (``active``), PackNet's retrain LR is ``lr``
+    x0.1 every ``step`` epochs (0 or None: constant), set at every epoch start."""
+
+    def __init__(self, packnet: PackNetPlugin, lr: float | None, step: int | None) -> None:
+        super().__init__()
+        self.packnet, self.lr, self.step = packnet, lr, step
+        self.active = False
+
+    def before_training_epoch(self, strategy, **kwargs) -> None:
+        if not self.active or self.lr is None:
+            return
+        self.packnet.retrain_lr = step_lr(self.lr, self.step, strategy.clock.train_exp_epochs)
+        for group in strategy.optimizer.param_groups:
+            group["lr"] = self.packnet.retrain_lr
+
+
 def adopt_pretrained(learner, experience, **train_kwargs) -> None:
-    """The pretrained network's own task: pruned as it is, then retrained on its data
-    when on disk (no training epochs before pruning), else packed without data."""
+    """The pretrained network's own task: pruned as it is, then, when its training data
+    is on disk, retrained (no training epochs before pruning) for ``--retrain-epochs`` at
+    ``--pretrained-retrain-lr`` x0.1 every ``--pretrained-retrain-lr-step`` epochs (the
+    paper's 10 epochs at 1e-3, x0.1 after 5; unset: at the constant ``--retrain-lr``);
+    without data, packed without training."""
+    plugin = strategy_plugin(learner, PackNetPlugin)
     if len(experience.dataset):
+        schedule = strategy_plugin(learner, PretrainedRetrainSchedule)
         epochs, learner.train_epochs = learner.train_epochs, 0
+        retrain_lr, schedule.active = plugin.retrain_lr, True
         try:
             learner.train(experience, eval_streams=[], **train_kwargs)
         finally:
-            learner.train_epochs = epochs
+            learner.train_epochs, plugin.retrain_lr, schedule.active = epochs, retrain_lr, False
         return
-    plugin = strategy_plugin(learner, PackNetPlugin)
     label = int(experience.task_label)
     plugin.pack_without_training(learner.model, learner.model.task_heads()[label], label)

@@ -1,5 +1,5 @@
-"""How clbench runs Piggyback (``--strategy piggyback``): the Adam optimizer and LR
-decay of the paper, per-task seeds, the per-run report and the pretrained task.
+"""How clbench runs Piggyback (``--strategy piggyback``): the Adam optimizer of the paper,
+per-task seeds, the per-run report and the pretrained task.
 
 The reusable plugin is :mod:`strategies.piggyback`; its options and storage formula are
 declared in :mod:`strategies.registry`.
@@ -30,15 +30,20 @@ def adopt_pretrained(learner: Naive, experience, **train_kwargs) -> None:
 
 
 def build(ctx: BuildContext) -> Naive:
+    """Adam at ``--piggyback-lr`` with ``--weight-decay`` (paper: 0), x0.1 every
+    ``--lr-step`` epochs (a config recorded before the step was resolved, with none:
+    x0.1 after half the epochs, as such runs trained)."""
     config, options = ctx.config, ctx.config.options
-    optimizer = torch.optim.Adam(ctx.model.parameters(), lr=options["piggyback_lr"])
+    optimizer = torch.optim.Adam(
+        ctx.model.parameters(), lr=options["piggyback_lr"], weight_decay=config.weight_decay
+    )
     seeds = {
         label: task_seed(config.seed, name) for label, name in enumerate(ctx.stream.task_names)
     }
     plugins: list[SupervisedPlugin] = [
         PiggybackPlugin(options["piggyback_threshold"], options["piggyback_score_init"], seeds)
     ]
-    if not config.lr_step and config.epochs >= 2:
+    if config.lr_step is None and config.epochs >= 2:
         decay = torch.optim.lr_scheduler.MultiStepLR(optimizer, [config.epochs // 2], gamma=0.1)
         plugins.append(LRSchedulerPlugin(decay, reset_scheduler=True, reset_lr=True))
     return make_template(ctx, Naive, optimizer, plugins)

@@ -10,6 +10,16 @@ plugin's own keyword defaults are the same values (a test keeps them equal).
 from __future__ import annotations
 
 from clbench.core import domains
+from clbench.core.protocol import (
+    DEFINITION,
+    EWC_PAPER,
+    LWF_PAPER,
+    PACKNET_METHOD,
+    PACKNET_PAPER,
+    PACKNET_SCRIPTS,
+    PIGGYBACK_PAPER,
+    Setting,
+)
 from clbench.core.registry import Registry
 from clbench.core.storage import (
     ModelSizes,
@@ -19,7 +29,8 @@ from clbench.core.storage import (
     shared_network,
     with_extras,
 )
-from strategies.base import Option, StrategySpec
+from strategies import packnet_options
+from strategies.base import Option, Phase, StrategySpec
 
 
 def shared_network_storage(
@@ -64,6 +75,37 @@ def individual_storage(
     return result(breakdown, num_tasks)
 
 
+PACKNET_BN = Setting(
+    "trained in PackNet's first task only, then frozen (eval, affine fixed)", PACKNET_METHOD
+)
+PACKNET_FROZEN = Setting(
+    "earlier tasks' weights (bit-exact); biases and BatchNorm after the first task",
+    PACKNET_METHOD,
+)
+PACKNET_PHASES = (
+    Phase(
+        "ImageNet (with its data): prune, retrain",
+        epochs="retrain_epochs",
+        lr="pretrained_retrain_lr",
+        lr_step="pretrained_retrain_lr_step",
+        pretrained_task=True,
+        batchnorm=Setting("trained, biases too (--train_bn)", PACKNET_SCRIPTS),
+        frozen=Setting("the pruned weights, held at 0", PACKNET_METHOD),
+    ),
+    Phase("train", batchnorm=PACKNET_BN, frozen=PACKNET_FROZEN),
+    Phase(
+        "prune (ratio > 0), retrain",
+        epochs="retrain_epochs",
+        lr="retrain_lr",
+        lr_step=None,
+        batchnorm=PACKNET_BN,
+        frozen=Setting("as in training, and the pruned weights held at 0", PACKNET_METHOD),
+    ),
+)
+"""PackNet's phases: the pretrained ImageNet task is pruned and retrained (no training
+before pruning); every other task trains, is pruned (unless its ratio is <= 0: the last
+task on the papers' streams), then retrained."""
+
 STRATEGIES: Registry[StrategySpec] = Registry(
     "strategy",
     [
@@ -73,6 +115,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             "(lower bound)",
             implementation="strategies.finetune",
             storage=shared_network_storage,
+            frozen=Setting("nothing", DEFINITION),
         ),
         StrategySpec(
             name="classifier_only",
@@ -81,6 +124,11 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             implementation="strategies.classifier_only",
             storage=shared_network_storage,
             old_tasks_exact=True,
+            frozen=Setting(
+                "the backbone, BatchNorm included: only each task's head trains (from "
+                "scratch: after the first task, which trains it)",
+                PACKNET_PAPER,
+            ),
         ),
         StrategySpec(
             name="packnet",
@@ -89,31 +137,51 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             implementation="strategies.packnet_harness",
             storage=packnet_storage,
             old_tasks_exact=True,
+            frozen=PACKNET_FROZEN,
+            phases=PACKNET_PHASES,
+            normalize=packnet_options.normalize,
             options=(
                 Option(
                     "--prune-ratios",
                     str,
                     "0.75",
                     "fraction of each task's weights freed after training, per layer: one "
-                    "value or one per task, e.g. 0.5,0.75,0.75; <= 0 (e.g. -1) leaves a task "
-                    "unpruned",
-                    domains.finite_numbers,
+                    "per task, or one per task but the last, which is then not pruned (the "
+                    "paper's 0.5,0.75,0.75 on finegrained = 0.5,0.75,0.75,-1), or one value "
+                    "for every task (on the papers' streams every task but the last); <= 0 "
+                    "(e.g. -1) leaves a task unpruned",
+                    packnet_options.check_prune_ratios,
                 ),
                 Option(
                     "--retrain-epochs",
                     int,
                     None,
-                    "epochs of retraining after pruning, at a constant LR; default: half of "
-                    "--epochs (the paper: 20 train, 10 retrain)",
+                    "epochs of retraining after pruning, at a constant LR (paper streams: "
+                    "10; elsewhere half of --epochs)",
                     domains.at_least(0),
                 ),
                 Option(
                     "--retrain-lr",
                     float,
                     None,
-                    "constant LR of the retrain phase; default: --lr / 10 (the paper: 1e-3 "
-                    "-> 1e-4)",
+                    "constant LR of the retrain phase (paper streams: 1e-4; elsewhere --lr / 10)",
                     domains.positive,
+                ),
+                Option(
+                    "--pretrained-retrain-lr",
+                    float,
+                    None,
+                    "LR of the pretrained ImageNet task's retraining after pruning, for "
+                    "--retrain-epochs, when its training data is on disk (paper: 1e-3; the "
+                    "authors' scripts: 1e-4)",
+                    domains.positive,
+                ),
+                Option(
+                    "--pretrained-retrain-lr-step",
+                    int,
+                    None,
+                    "x0.1 every N epochs of that retraining (paper: 5; 0: constant)",
+                    domains.at_least(0),
                 ),
                 Option(
                     "--per-task-bn",
@@ -130,6 +198,14 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             implementation="strategies.piggyback_harness",
             storage=piggyback_storage,
             old_tasks_exact=True,
+            optimizer=Setting("Adam (mask scores and head)", PIGGYBACK_PAPER),
+            frozen=Setting(
+                "the backbone (weights, biases, BatchNorm); earlier tasks' masks",
+                PIGGYBACK_PAPER,
+            ),
+            phases=(Phase("", lr="piggyback_lr"),),
+            unused=("lr", "momentum"),
+            batchnorm_modes=("frozen",),
             options=(
                 Option(
                     "--piggyback-threshold",
@@ -149,9 +225,9 @@ STRATEGIES: Registry[StrategySpec] = Registry(
                     "--piggyback-lr",
                     float,
                     1e-4,
-                    "Adam learning rate of the mask scores and the head, no weight decay; "
-                    "x0.1 after half the epochs unless --lr-step is given (--lr, --momentum, "
-                    "--weight-decay unused)",
+                    "Adam learning rate of the mask scores and the head, x0.1 every "
+                    "--lr-step epochs, weight decay --weight-decay (paper: 0); --lr and "
+                    "--momentum do not apply (recorded as null)",
                     domains.positive,
                 ),
             ),
@@ -162,6 +238,10 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             "(T=2), head warm-up",
             implementation="strategies.lwf",
             storage=shared_network_storage,
+            frozen=Setting(
+                "the backbone and the old heads during the warm-up epochs (--lwf-warmup-epochs)",
+                LWF_PAPER,
+            ),
             options=(
                 Option(
                     "--lwf-temperature", float, 2.0, "distillation temperature", domains.positive
@@ -190,6 +270,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             "tasks' weights",
             implementation="strategies.ewc",
             storage=shared_network_storage,
+            frozen=Setting("nothing: a quadratic penalty anchors the backbone", EWC_PAPER),
             options=(
                 Option(
                     "--ewc-lambda",
@@ -215,6 +296,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             implementation="strategies.joint",
             storage=shared_network_storage,
             trains_jointly=True,
+            frozen=Setting("nothing: every task at once", DEFINITION),
         ),
         StrategySpec(
             name="individual",
@@ -222,6 +304,10 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             implementation="strategies.individual",
             storage=individual_storage,
             old_tasks_exact=True,
+            frozen=Setting(
+                "nothing: each task fine-tunes its own copy of the initial network",
+                PACKNET_PAPER,
+            ),
         ),
     ],
 )

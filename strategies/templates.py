@@ -40,8 +40,24 @@ def make_sgd(params, config: RunConfig) -> torch.optim.SGD:
     )
 
 
+class FrozenBatchNorm(SupervisedPlugin):
+    """``--batchnorm frozen`` (the authors' ``train_nobn``): every BatchNorm layer of the
+    backbone in eval mode (running statistics fixed) with its affine parameters not
+    trained, in every task."""
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        for bn in batchnorm_modules(strategy.model.backbone):
+            bn.requires_grad_(False)
+        self.before_training_epoch(strategy)
+
+    def before_training_epoch(self, strategy, **kwargs) -> None:
+        for bn in batchnorm_modules(strategy.model.backbone):
+            bn.eval()
+
+
 def lr_schedule_plugins(optimizer: torch.optim.Optimizer, config: RunConfig) -> list:
-    """LR x0.1 every ``config.lr_step`` epochs (papers: after half the epochs), if set."""
+    """LR x0.1 every ``config.lr_step`` epochs (papers: after half the epochs); none when
+    it is 0 or unset."""
     if not config.lr_step:
         return []
     step = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=0.1)
@@ -63,8 +79,11 @@ def make_template(
     extra_plugins: Sequence[SupervisedPlugin] = (),
 ) -> SupervisedTemplate:
     """An Avalanche ``template`` with ``optimizer``, the run's batch size, epochs and LR
-    schedule (``--lr-step``), cross-entropy, ``extra_plugins`` then the harness plugins."""
+    schedule (``--lr-step``), cross-entropy, ``extra_plugins`` (after
+    :class:`FrozenBatchNorm` with ``--batchnorm frozen``) then the harness plugins."""
     config = ctx.config
+    if config.batchnorm == "frozen":
+        extra_plugins = [FrozenBatchNorm(), *extra_plugins]
     return template(
         model=ctx.model,
         optimizer=optimizer,

@@ -1,4 +1,5 @@
-"""``list``: strategies, streams and architectures, one line each."""
+"""``list``: strategies, streams and architectures, one line each; ``--protocol``: the
+protocol table (every strategy's default schedule on each stream, with its sources)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rich.console import Console
 from benchmarks import STREAMS
 from clbench.commands import stdout_console
 from clbench.core.architectures import ARCHITECTURES
+from clbench.core.errors import UserError
 
 KINDS = ("strategies", "streams", "architectures")
 
@@ -18,7 +20,26 @@ def add_parser(commands) -> None:
     listing.add_argument(
         "--names", choices=KINDS, help="print only the names of one kind, one per line"
     )
+    listing.add_argument(
+        "--protocol",
+        action="store_true",
+        help="print the protocol table (markdown): for every strategy, the epochs, LR "
+        "schedule, optimizer, momentum, weight decay, batch size, BatchNorm mode, what is "
+        "frozen and which epoch is kept, each with its source (paper, authors' scripts, or "
+        "our choice)",
+    )
+    listing.add_argument(
+        "--stream", help="with --protocol: only this stream's table (default: every stream)"
+    )
     listing.set_defaults(handler=handle)
+
+
+def protocol_tables(stream: str | None) -> str:
+    """The protocol table of ``stream`` (default: of every stream), markdown."""
+    from clbench.protocol import protocol_markdown
+
+    names = [STREAMS.get_or_fail(stream).name] if stream else list(STREAMS)
+    return "\n".join(protocol_markdown(name) for name in names)
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
@@ -29,6 +50,11 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         "streams": {name: spec.summary for name, spec in STREAMS.items()},
         "architectures": ARCHITECTURES,
     }
+    if args.stream and not args.protocol:
+        raise UserError("--stream applies to list --protocol only")
+    if args.protocol:
+        print(protocol_tables(args.stream), end="")
+        return 0
     if args.names:
         print("\n".join(kinds[args.names]))
         return 0

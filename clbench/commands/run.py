@@ -44,6 +44,8 @@ GROUPS = {
     ),
 }
 CHOICES_IN_HELP = {"strategy": STRATEGIES, "stream": STREAMS, "arch": ARCHITECTURES}
+PROTOCOL_KEYS = {key for spec in STREAMS.values() for key in spec.protocol.common}
+"""Run options whose default is the stream's protocol for the strategy."""
 
 
 def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -70,6 +72,8 @@ def _add_flag(parser, name: str, flag: Flag, default: Any) -> None:
         help_text += f": {', '.join(CHOICES_IN_HELP[name])}"
     if default is not None and flag.action is None:
         help_text += f" (default {default})"
+    elif name in PROTOCOL_KEYS:
+        help_text += " (default: the stream's protocol for the strategy, below)"
     kwargs: dict[str, Any] = {"dest": name, "help": help_text, "default": None}
     if flag.action is not None:
         kwargs["action"] = flag.action
@@ -83,12 +87,18 @@ def _add_flag(parser, name: str, flag: Flag, default: Any) -> None:
 
 
 def add_parser(commands) -> None:
+    from clbench.protocol import protocol_summary
+
     run = commands.add_parser(
         "run",
         help="train one strategy on one stream and write its run record",
         description="Train task by task; after each task evaluate every task seen so far "
         "(top-1, top-5) and write <results>/<stream>/<arch>/<strategy>/<run_id>/record.json "
-        "atomically. Unset training options take the stream's defaults.",
+        "atomically. Unset training options take the stream's protocol for the strategy "
+        "(the papers' on the paper streams, listed below; with sources: list --protocol) and "
+        "are recorded in the run's config.",
+        epilog="defaults per stream and strategy:\n" + protocol_summary(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     groups = {key: run.add_argument_group(title, text) for key, (title, text) in GROUPS.items()}
     defaults = RunConfig(strategy="")
@@ -182,15 +192,21 @@ def _cell(value: float | None) -> str:
 
 
 def result_table(record, title: str) -> Table:
-    """Final top-1 and forgetting per task, and the average."""
+    """Final top-1 and forgetting per task; the pretrained network's own accuracy before
+    training, when task 0 is its task; the average over the added tasks."""
     final = record.final
     table = Table(title=title, title_justify="left")
     table.add_column("task")
     table.add_column("top-1", justify="right")
     table.add_column("forgetting", justify="right")
+    pretrained = record.pretrained_network
+    if pretrained is not None:
+        label = f"{pretrained['task']}, before training (the pretrained network)"
+        table.add_row(label, _cell(pretrained["top1"]), "")
     for name, top1, forgot in zip(record.tasks, final["top1"], final["forgetting_per_task"]):
         table.add_row(name, _cell(top1), "" if forgot is None else f"{forgot:.2f}")
-    table.add_row("average", _cell(final["avg_top1"]), "")
+    added = final.get("avg_top1_added", final["avg_top1"])
+    table.add_row("average of the added tasks" if pretrained else "average", _cell(added), "")
     return table
 
 

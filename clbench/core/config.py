@@ -30,10 +30,16 @@ NOT_IDENTITY = (
     "cache_dir",
     "compile",
 )
-RECORDED_BEFORE = {"pipeline": "loader", "precision": "fp32", "select": "last"}
+RECORDED_BEFORE = {
+    "pipeline": "loader",
+    "precision": "fp32",
+    "select": "last",
+    "batchnorm": "train",
+}
 """What runs recorded before an option existed did: their value of that option."""
 PIPELINES = ("memory", "loader")
 SELECTIONS = ("last", "best-valid")
+BATCHNORM_MODES = ("train", "frozen")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_DEFAULT_WORKERS = 8
@@ -65,7 +71,10 @@ def _option(default: Any, flag: Flag) -> Any:
 @dataclass
 class RunConfig:
     """Every option of a run; stored verbatim in the run record. ``None`` = the
-    stream's default (filled by :func:`clbench.resolve.resolve`)."""
+    stream's default for the strategy (its protocol, filled by
+    :func:`clbench.resolve.resolve`); after resolution ``None`` means "not used by the
+    strategy" (Piggyback's ``lr`` and ``momentum``: it trains with Adam at
+    ``--piggyback-lr``)."""
 
     strategy: str = field(metadata={"flag": Flag("--strategy", "one of the strategies of `list`")})
     stream: str = _option("splitmnist", Flag("--stream", "one of the streams of `list`"))
@@ -88,14 +97,33 @@ class RunConfig:
     )
     lr: float | None = _option(None, Flag("--lr", "learning rate (SGD)", float, domains.positive))
     lr_step: int | None = _option(
-        None, Flag("--lr-step", "multiply the LR by 0.1 every N epochs", int, domains.at_least(1))
+        None,
+        Flag(
+            "--lr-step",
+            "multiply the LR by 0.1 every N epochs (0: constant LR)",
+            int,
+            domains.at_least(0),
+            metavar="N",
+        ),
     )
     batch_size: int | None = _option(
         None, Flag("--batch-size", "training mini-batch size", int, domains.at_least(1))
     )
-    momentum: float = _option(0.9, Flag("--momentum", "SGD momentum", float, domains.momentum))
-    weight_decay: float = _option(
-        5e-4, Flag("--weight-decay", "weight decay", float, domains.non_negative)
+    momentum: float | None = _option(
+        None, Flag("--momentum", "SGD momentum", float, domains.momentum)
+    )
+    weight_decay: float | None = _option(
+        None, Flag("--weight-decay", "weight decay", float, domains.non_negative)
+    )
+    batchnorm: str | None = _option(
+        None,
+        Flag(
+            "--batchnorm",
+            "frozen: every BatchNorm layer of the backbone in eval mode with its affine "
+            "parameters fixed (the authors' train_nobn); train: BatchNorm trains wherever "
+            "the strategy trains the backbone (PackNet: in its first task only)",
+            choices=BATCHNORM_MODES,
+        ),
     )
     valid_fraction: float | None = _option(
         None,
@@ -109,8 +137,8 @@ class RunConfig:
             metavar="F",
         ),
     )
-    select: str = _option(
-        "last",
+    select: str | None = _option(
+        None,
         Flag(
             "--select",
             "which epoch of a task is kept: last, or best-valid (best validation accuracy; "

@@ -22,7 +22,14 @@ from clbench.core.files import UnreadableFile, atomic_write_json, read_json_obje
 
 RECORD_NAME = "record.json"
 STATUSES = ("running", "complete", "diverged", "failed")
-OPTIONAL = ("resumed", "diverged", "error", "strategy_report", "selected_epochs")
+OPTIONAL = (
+    "resumed",
+    "diverged",
+    "error",
+    "strategy_report",
+    "selected_epochs",
+    "pretrained_network",
+)
 """Keys written only once they have a value, after the always-present ones."""
 SUMMARY = ("top1", "top5", "avg_top1", "forgetting", "forgetting_per_task", "bwt")
 """The keys of a complete run's ``final`` block (:func:`clbench.core.metrics.summarize`)."""
@@ -65,6 +72,10 @@ class RunRecord:
     selected_epochs: list[dict | None] | None = None
     """With ``--select best-valid``: per trained step, the kept epoch (1-based) and its
     validation accuracy, or None (a task adopted without training)."""
+    pretrained_network: dict | None = None
+    """When task 0 is the pretrained network's own task (ImageNet streams): ``task``
+    (its name) and the network's ``top1``/``top5`` on it before any strategy touched it
+    (None when its test data is not on disk)."""
     path: Path | None = field(default=None, compare=False, repr=False)
     """Where the record was read from (not part of the JSON)."""
 
@@ -109,6 +120,10 @@ class RunRecord:
     def add_selection(self, selected: dict | None) -> None:
         """The epoch ``--select best-valid`` kept in the step just trained."""
         self.selected_epochs = [*(self.selected_epochs or []), selected]
+
+    def note_pretrained(self, task: str, top1: float | None, top5: float | None) -> None:
+        """The pretrained network's own accuracy on its task ``task``, before training."""
+        self.pretrained_network = {"task": task, "top1": top1, "top5": top5}
 
     def note_resumed(self, entry: dict) -> None:
         """Remember that an invocation resumed the run (where, with which commit)."""
@@ -309,4 +324,11 @@ def _problem(data: Any) -> str | None:
         and all(s is None or (isinstance(s, dict) and _is_int(s.get("epoch"))) for s in selected)
     ):
         return "'selected_epochs' is not a list of objects with an integer 'epoch'"
+    pretrained = data.get("pretrained_network")
+    if pretrained is not None and not (
+        isinstance(pretrained, dict)
+        and isinstance(pretrained.get("task"), str)
+        and _numbers([pretrained.get("top1"), pretrained.get("top5")])
+    ):
+        return "'pretrained_network' is not an object with a 'task' and numeric 'top1'/'top5'"
     return None

@@ -10,7 +10,10 @@ over a group's runs.
 Two views per stream and architecture: the PackNet paper's layout (rows = tasks in the
 stream's default order, columns = groups, cells = top-1 error, with top-5 error in
 parentheses for ImageNet and Places tasks, and a last row with the number of models
-and the storage) and a leaderboard ranked by average final top-1 accuracy.
+and the storage) and a leaderboard ranked by the average final top-1 accuracy of the
+added tasks (every task after the pretrained ImageNet task; every task on streams
+without one), with the pretrained task's final top-1 in its own column, so runs with
+and without ImageNet on disk compare on the same tasks.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from rich.table import Table
 
+from benchmarks.catalog import PRETRAINED_TASK
 from clbench.core.config import NOT_IDENTITY, RECORDED_BEFORE
 from clbench.core.metrics import (
     average_accuracy,
@@ -45,6 +49,15 @@ NOT_GROUPING = ("seed", "order", *NOT_IDENTITY)
 # Tasks whose top-5 error the paper reports in parentheses.
 TOP5_TASK_PREFIXES = ("imagenet", "places")
 FORMATS = ("table", "markdown", "csv", "json", "latex")
+SUMMARY_METRICS = (
+    "avg_top1",
+    "pretrained_top1",
+    "forgetting",
+    "bwt",
+    "train_seconds",
+    "images_per_second",
+)
+"""Per-group statistics of the csv view (``avg_top1``: the added tasks' average)."""
 
 
 @dataclass(frozen=True)
@@ -101,11 +114,17 @@ class Group:
 
     @property
     def avg_top1(self) -> Stat:
-        return self.run_stat(lambda r: average_accuracy(r.acc_top1))
+        """Average final top-1 over the added tasks."""
+        return self.run_stat(lambda r: average_accuracy(r.acc_top1, int(has_pretrained_task(r))))
+
+    @property
+    def pretrained_top1(self) -> Stat:
+        """Final top-1 of the pretrained task (runs that have one and measured it)."""
+        return self.run_stat(lambda r: r.final_top1[0] if has_pretrained_task(r) else None)
 
     @property
     def forgetting(self) -> Stat:
-        return self.run_stat(lambda r: average_forgetting(r.acc_top1))
+        return self.run_stat(lambda r: average_forgetting(r.acc_top1, untouched_top1(r)))
 
     @property
     def bwt(self) -> Stat:
@@ -141,6 +160,19 @@ class Group:
     def orders(self) -> list[tuple[str, ...]]:
         """Distinct task orders of the runs (task names in training order), most common first."""
         return [order for order, _ in Counter(tuple(r.tasks) for r in self.records).most_common()]
+
+
+def has_pretrained_task(record: RunRecord) -> bool:
+    """Whether task 0 is the pretrained network's own task (recorded since
+    ``pretrained_network`` exists; inferred for older records)."""
+    if record.pretrained_network is not None:
+        return True
+    return bool(record.config.get("pretrained")) and record.tasks[0] == PRETRAINED_TASK
+
+
+def untouched_top1(record: RunRecord) -> float | None:
+    """The pretrained network's own top-1 on its task before training, when recorded."""
+    return None if record.pretrained_network is None else record.pretrained_network["top1"]
 
 
 def identity(config: dict) -> dict:
@@ -279,7 +311,8 @@ def paper_view(groups: list[Group], tasks: list[str]) -> View:
 LEADERBOARD_COLUMNS = [
     "rank",
     "strategy",
-    "average top-1 %",
+    "average top-1 % (added tasks)",
+    "pretrained task top-1 %",
     "forgetting",
     "bwt",
     "storage MB",
@@ -291,12 +324,13 @@ LEADERBOARD_COLUMNS = [
 
 
 def leaderboard_view(groups: list[Group]) -> View:
-    """One row per group, ranked by average final top-1 accuracy."""
+    """One row per group, ranked by the added tasks' average final top-1 accuracy."""
     rows = [
         [
             str(g.rank),
             g.label,
             g.avg_top1.format(),
+            g.pretrained_top1.format(),
             g.forgetting.format(),
             g.bwt.format(),
             "-" if g.storage_mb is None else format_mb(g.storage_mb),
@@ -396,6 +430,7 @@ def group_summary(group: Group) -> dict:
         "top1_error": {t: top1[t].as_dict() for t in tasks},
         "top5_error": {t: top5[t].as_dict() for t in tasks},
         "avg_top1": group.avg_top1.as_dict(),
+        "pretrained_top1": group.pretrained_top1.as_dict(),
         "forgetting": group.forgetting.as_dict(),
         "bwt": group.bwt.as_dict(),
         "storage_mb": group.storage_mb,
@@ -434,7 +469,7 @@ def to_csv(groups: list[Group]) -> str:
     """
     summaries = [group_summary(g) for g in groups]
     columns = ["stream", "arch", "strategy", "label", "rank", "runs", "storage_mb", "models"]
-    for metric in ("avg_top1", "forgetting", "bwt", "train_seconds", "images_per_second"):
+    for metric in SUMMARY_METRICS:
         columns += [f"{metric}_mean", f"{metric}_std"]
     task_columns: dict[str, None] = {}
     for summary in summaries:
@@ -449,7 +484,7 @@ def to_csv(groups: list[Group]) -> str:
     writer.writeheader()
     for summary in summaries:
         row = {k: summary[k] for k in columns[:8]}
-        for metric in ("avg_top1", "forgetting", "bwt", "train_seconds", "images_per_second"):
+        for metric in SUMMARY_METRICS:
             row[f"{metric}_mean"] = summary[metric]["mean"]
             row[f"{metric}_std"] = summary[metric]["std"]
         for kind in ("top1_error", "top5_error"):

@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from avalanche.training import Naive
 from rich.console import Console
 from torch import nn
 
@@ -55,6 +56,7 @@ from clbench.run.fingerprint import outputs_digest, probe_batch, task_outputs
 from clbench.run.lock import run_folder_lock
 from strategies.base import BuildContext
 from strategies.registry import STRATEGIES
+from strategies.templates import quiet_evaluator
 
 
 def resolve_device(name: str) -> torch.device:
@@ -342,9 +344,31 @@ class _Run:
         self.step = checkpoint["steps_done"]
         set_rng_state(checkpoint["rng"])
 
+    def untouched_accuracy(self) -> tuple[float | None, float | None]:
+        """Top-1 and top-5 of the network as built on task 0's test split (None when it
+        is not on disk): the pretrained network's own accuracy, before any strategy."""
+        if not self.stream.tasks[0].has_test_data:
+            return None, None
+        accuracy = TopkAccuracyPlugin()
+        evaluation = Naive(
+            model=self.model,
+            optimizer=torch.optim.SGD(self.model.parameters(), lr=0.0),
+            eval_mb_size=self.learner.eval_mb_size,
+            device=self.device,
+            plugins=[accuracy, *speed_plugins(self.config.precision, self.device)],
+            evaluator=quiet_evaluator(),
+        )
+        evaluation.eval(self.stream.benchmark.test_stream[:1], **self.eval_loader)
+        return accuracy.results[0].top1, accuracy.results[0].top5
+
     def train(self) -> None:
-        """Train the remaining steps; after each, evaluate, fingerprint and checkpoint."""
+        """Train the remaining steps; after each, evaluate, fingerprint and checkpoint.
+        First, on a stream whose task 0 is the pretrained network's own task, record that
+        network's accuracy on it."""
         num_tasks = len(self.stream.tasks)
+        adopts = self.stream.first_task_pretrained and self.config.pretrained
+        if adopts and self.step == 0 and self.record.pretrained_network is None:
+            self.record.note_pretrained(self.stream.task_names[0], *self.untouched_accuracy())
         with self.progress:
             while self.step < len(self.steps):
                 index, data = self.steps[self.step]
@@ -465,7 +489,7 @@ class _Run:
         record, stream = self.record, self.stream
         sizes = model_sizes(self.model.backbone, nn.ModuleList(self.model.task_heads()))
         record.complete(
-            summarize(record.acc_top1, record.acc_top5),
+            summarize(record.acc_top1, record.acc_top5, record.pretrained_network),
             self.spec.storage(
                 sizes, len(stream.tasks), self.config.options, stream.first_task_pretrained
             ),

@@ -74,3 +74,20 @@ def test_training_time_and_throughput():
     # 10 s at 100/s + 30 s at 300/s = 10,000 images in 40 s
     assert overall_throughput([10.0, 30.0], [100.0, 300.0]) == pytest.approx(250.0)
     assert overall_throughput([], []) is None
+
+
+def test_scores_of_a_stream_with_a_pretrained_task():
+    """Task 0 is the pretrained network's (its own accuracy before training: 92): the
+    average covers the added tasks only, and the pruning loss 92 -> 90 counts."""
+    summary = summarize(R, R, pretrained={"task": "imagenet", "top1": 92.0, "top5": None})
+    assert summary["avg_top1_added"] == summary["avg_top1"] == pytest.approx((75 + 50) / 2)
+    assert summary["pretrained_top1"] == 60.0 and summary["pretrained_top5"] == 60.0
+    assert summary["forgetting_per_task"] == [32.0, -5.0, None]  # max(92, 90, 80) - 60
+    assert summary["bwt"] == backward_transfer(R)  # R[T-1][j] - R[j][j], as before
+    unmeasured = [[None, None], [None, 80.0]]
+    summary = summarize(unmeasured, unmeasured, {"task": "imagenet", "top1": None, "top5": None})
+    assert summary["avg_top1"] == 80.0 and summary["pretrained_top1"] is None
+    assert summary["forgetting"] is None
+    joint = [[None, None], [70.0, 80.0]]  # a single row: the pretrained task still forgets
+    assert forgetting_per_task(joint, pretrained_top1=75.0) == [5.0, None]
+    assert summarize(R, R)["avg_top1"] == average_accuracy(R)  # no pretrained task: all

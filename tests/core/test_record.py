@@ -61,3 +61,21 @@ def test_crash_mid_run_leaves_a_valid_failed_record(tmp_path, monkeypatch):
     assert record["status"] == "failed"
     assert "simulated crash" in record["error"]
     assert len(record["acc_top1"]) == 1
+
+
+def test_the_pretrained_network_field_is_optional_and_validated():
+    from clbench.core.record import RecordError, RunRecord
+
+    record = RunRecord.start({"strategy": "s", "stream": "t", "arch": "a"}, {"device": "cpu"},
+                             ["imagenet", "cubs"], {}, [])  # fmt: skip
+    old = record.to_dict()
+    assert "pretrained_network" not in old  # records written before it still load
+    assert RunRecord.from_dict(old).pretrained_network is None
+    record.note_pretrained("imagenet", 71.5, None)
+    data = record.to_dict()
+    assert RunRecord.from_dict(data).pretrained_network == {
+        "task": "imagenet", "top1": 71.5, "top5": None
+    }  # fmt: skip
+    data["pretrained_network"]["top1"] = "71%"
+    with pytest.raises(RecordError, match="'pretrained_network' is not an object"):
+        RunRecord.from_dict(data)

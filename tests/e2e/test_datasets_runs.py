@@ -53,8 +53,9 @@ def test_finegrained_runs_end_to_end(
     run_cli, full_root, no_imagenet_root, tmp_path, strategy, imagenet
 ):
     root = full_root if imagenet else no_imagenet_root
+    retrain = ("--retrain-epochs", "1") if strategy == "packnet" else ()
     code, out, err = run_finegrained(
-        run_cli, root, tmp_path, "--strategy", strategy, "--arch", "resnet18", *TINY
+        run_cli, root, tmp_path, "--strategy", strategy, "--arch", "resnet18", *TINY, *retrain
     )
     assert code == 0, err
     (record,) = find_records(tmp_path)
@@ -81,8 +82,9 @@ def test_finegrained_runs_end_to_end(
     "strategy", ["classifier_only", "packnet", "piggyback", "lwf", "ewc", "individual", "joint"]
 )
 def test_every_strategy_runs_without_imagenet(run_cli, no_imagenet_root, tmp_path, strategy):
+    retrain = ("--retrain-epochs", "1") if strategy == "packnet" else ()
     code, _, err = run_finegrained(
-        run_cli, no_imagenet_root, tmp_path, "--strategy", strategy, *SMALLCNN
+        run_cli, no_imagenet_root, tmp_path, "--strategy", strategy, *SMALLCNN, *retrain
     )
     assert code == 0, err
     (record,) = find_records(tmp_path)
@@ -183,23 +185,29 @@ def test_pretrained_task_with_its_data_is_adopted_and_evaluated(
 
     spec = replace(STREAMS["finegrained"], name="pretrained1000", build=build)
     monkeypatch.setitem(STREAMS._specs, "pretrained1000", spec)
+    options = {"retrain_epochs": 1} if strategy == "packnet" else {}
     config = resolve(RunConfig(
         strategy=strategy, stream="pretrained1000", arch="resnet18", epochs=1, batch_size=8,
-        lr=1e-4, results=str(tmp_path / "results"),
+        lr=1e-4, results=str(tmp_path / "results"), options=options,
     ))  # fmt: skip
     assert config.pretrained
     record = runner_module.run(config).to_dict()
     assert record["not_measured"] == []
     first = [row[0] for row in record["acc_top1"]]
     assert all(v is not None for v in first)
-    if strategy == "packnet":  # pruned, then retrained on ImageNet's training split
+    untouched = record["pretrained_network"]
+    assert untouched["task"] == "imagenet" and untouched["top1"] is not None
+    assert record["final"]["pretrained_top1"] == first[-1]
+    if strategy == "packnet":  # pruned (the paper's 0.5), then retrained on ImageNet's train split
         assert record["timings"]["images_per_second"][0] > 0
         usage = record["strategy_report"]["weight_usage"]["total"]["tasks"]
-        assert abs(usage[0] - 0.25) < 1e-3
+        assert abs(usage[0] - 0.5) < 1e-3
+        before = max(untouched["top1"], *first[:-1])
+        assert record["final"]["forgetting_per_task"][0] == before - first[-1]
     else:  # served as it is, never trained
         assert record["timings"]["images_per_second"][0] == 0
     if strategy in ("piggyback", "classifier_only", "individual"):  # and never changes
-        assert first == [first[0]] * 4
+        assert first == [untouched["top1"]] * 4
 
 
 def test_classifier_only_freezes_a_pretrained_backbone_from_the_first_added_task(

@@ -106,11 +106,12 @@ def strategies_end_to_end(
     for name in names:
         results = out / "runs"
         before = set(results.rglob("record.json")) if results.exists() else set()
+        retrain = ["--retrain-epochs", "1"] if name == "packnet" else []  # the paper's 10 else
         run = clbench(
             budget,
             "run", "--strategy", name, "--stream", "finegrained", "--arch", arch,
             "--data-root", str(data_root), "--results", str(results), "--no-pretrained",
-            "--image-size", size, "--epochs", "1", "--batch-size", "8", *device,
+            "--image-size", size, "--epochs", "1", "--batch-size", "8", *device, *retrain,
         )  # fmt: skip
         run.pop("stdout")
         new = sorted(set(results.rglob("record.json")) - before)

@@ -27,7 +27,9 @@ def _run(tmp_path, monkeypatch, strategy: str) -> dict:
         "test stream",
         "smallcnn",
         _stream_without_task0_data,
-        STREAMS["splitmnist"].defaults,
+        num_tasks=3,
+        protocol=STREAMS["splitmnist"].protocol,
+        defaults=STREAMS["splitmnist"].defaults,
     )
     monkeypatch.setitem(STREAMS._specs, "nodata", spec)
     config = RunConfig(strategy=strategy, stream="nodata", results=str(tmp_path), epochs=1)
@@ -45,9 +47,12 @@ def test_packnet_prunes_the_pretrained_task_without_data(tmp_path, monkeypatch):
     usage = record["strategy_report"]["weight_usage"]["total"]["tasks"]
     assert abs(usage[0] - 0.25) < 1e-3  # task 0 pruned at 0.75 with no retraining
     assert record["final"]["forgetting"] == 0.0
+    assert "pretrained_network" not in record  # trained from scratch: no pretrained network
 
 
 def test_other_strategies_serve_the_pretrained_task_as_is(tmp_path, monkeypatch):
     record = _run(tmp_path, monkeypatch, "finetune")
     assert record["timings"]["images_per_second"][0] == 0.0
-    assert record["final"]["top1"][0] is None and record["final"]["avg_top1"] is not None
+    final = record["final"]
+    assert final["top1"][0] is None and final["pretrained_top1"] is None
+    assert final["avg_top1"] == final["avg_top1_added"] == sum(final["top1"][1:]) / 2

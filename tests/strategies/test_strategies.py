@@ -56,6 +56,9 @@ def tiny_learner(
         epochs=epochs,
         lr=0.01,
         batch_size=batch_size,
+        momentum=0.9,
+        weight_decay=5e-4,
+        batchnorm="train",
         device="cpu",
         options={o.dest: o.default for o in spec.options} | options,
     )

@@ -108,10 +108,10 @@ def test_switches_and_lists_become_run_arguments(tmp_path):
         tmp_path,
         '[base]\nstrategy = "packnet"\nresults = "{results}"\ncompile = false\n'
         "no-pretrained = false\n"
-        "[grid]\nprune-ratios = [[-1, 0.5], [0.75]]\n",
+        "[grid]\nprune-ratios = [[-1, 0.5, 0.5, 0.5, 0.5], [0.75]]\n",
     )
     first, second = plan(load_grid(grid), CONFIGURE)
-    assert first.arguments[-2:] == ["--prune-ratios", "-1,0.5"]
+    assert first.arguments[-2:] == ["--prune-ratios", "-1,0.5,0.5,0.5,0.5"]
     assert first.config.options["prune_ratios"] != second.config.options["prune_ratios"]
     assert "--compile" not in first.arguments
 
