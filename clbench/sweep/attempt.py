@@ -11,6 +11,7 @@ data and the standard library, so it travels to any worker.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import time
@@ -90,7 +91,8 @@ def run_attempt(launch: Launch) -> Outcome:
     with open(log_path, "ab") as log:
         offset = log.tell()
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        log.write(f"== {stamp} on {host}: {' '.join(launch.argv)}\n".encode())
+        command = shlex.join(launch.argv).replace("\n", "\\n")
+        log.write(f"== {stamp} on {host}: {command}\n".encode())
         log.flush()
         started, started_at = time.monotonic(), time.time()
         process = subprocess.Popen(

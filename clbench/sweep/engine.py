@@ -258,7 +258,10 @@ def open_backend(
         from clbench.sweep.slurm_backend import SlurmBackend
 
         backend = SlurmBackend(options, runs)
-        console.print(f"sweep: {len(runs)} runs as SLURM jobs (files: {backend.folder})")
+        console.print(
+            f"sweep: {len(runs)} runs as SLURM jobs ({cpus} CPU(s) and {gpus:g} GPU(s) "
+            f"each; job files and logs: {backend.folder})"
+        )
         yield backend
     else:
         raise UserError(f"unknown executor {options.executor}; choose from {', '.join(EXECUTORS)}")

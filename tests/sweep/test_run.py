@@ -1,7 +1,8 @@
-"""`sweep run` on a real local Ray (CPU, started once for the module): a 4-run grid
-whose runs are killed mid-way (one's process, one's Ray worker) ends with the records of
-runs made one by one; a second sweep runs nothing; exit-2 runs are not retried; a run
-folder another process holds is refused."""
+"""`sweep run` on a real local Ray (CPU, started once for the module): a 4-run grid, one
+of whose runs has its Ray worker killed mid-way, ends with the records of runs made one
+by one; a second sweep runs nothing; an exit-2 run (swept with them) is not retried; a
+run folder another process holds is refused. (A run whose own process is killed is
+retried as well: tests/sweep/test_engine.py, tests/sweep/test_attempt.py.)"""
 
 from __future__ import annotations
 
@@ -64,56 +65,64 @@ def parent_pid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def kill_mid_way(runs, targets: dict[int, str], stop: threading.Event, killed: dict) -> None:
-    """SIGKILL, once each, the process (``"process"``) or the Ray worker (``"worker"``)
-    of the runs ``targets`` names, once their records have ``KILL_AFTER_TASKS`` rows."""
-    while targets and not stop.is_set():
-        for key, what in list(targets.items()):
-            run = runs[key]
-            try:
-                rows = len(RunRecord.load(run.record_path).acc_top1)
-            except Exception:
-                continue
-            holder = lock_holder(run.folder)
-            if rows >= KILL_AFTER_TASKS and holder is not None:
-                pid = holder[0] if what == "process" else parent_pid(holder[0])
-                os.kill(pid, signal.SIGKILL)
-                killed[key] = rows
-                del targets[key]
+def kill_worker_mid_way(run, stop: threading.Event, killed: list) -> None:
+    """SIGKILL the Ray worker running ``run`` once its record has ``KILL_AFTER_TASKS``
+    rows (the run's process is the lock holder, the worker its parent)."""
+    while not stop.is_set():
+        try:
+            rows = len(RunRecord.load(run.record_path).acc_top1)
+        except Exception:
+            rows = 0
+        holder = lock_holder(run.folder)
+        if rows >= KILL_AFTER_TASKS and holder is not None:
+            os.kill(parent_pid(holder[0]), signal.SIGKILL)
+            killed.append(rows)
+            return
         time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
 def swept(ray_instance, tmp_path_factory):
-    """The grid swept while run 0's process and run 3's worker are killed mid-way."""
-    grid, runs = grid_runs(tmp_path_factory.mktemp("sweep"))
-    stop, killed = threading.Event(), {}
-    watcher = threading.Thread(
-        target=kill_mid_way, args=(runs, {0: "process", 3: "worker"}, stop, killed)
-    )
+    """The grid swept while run 1's worker is killed mid-way, with one more run whose
+    record is damaged (it exits 2)."""
+    folder = tmp_path_factory.mktemp("sweep")
+    grid, runs = grid_runs(folder)
+    _, (damaged,) = grid_runs(folder / "damaged", ONE_RUN)
+    damaged.folder.mkdir(parents=True)
+    damaged.record_path.write_text("{damaged")
+    assert damaged.status() == "unreadable"
+    stop, killed = threading.Event(), []
+    watcher = threading.Thread(target=kill_worker_mid_way, args=(runs[1], stop, killed))
     watcher.start()
     try:
-        summary = execute(runs, ExecutorOptions(lock_wait=60), QUIET)
+        summary = execute([*runs, damaged], ExecutorOptions(lock_wait=60), QUIET)
     finally:
         stop.set()
         watcher.join()
-    return grid, runs, summary, killed
+    return grid, runs, damaged, summary, killed
 
 
-def test_killed_runs_are_retried_and_resume_from_their_checkpoints(swept):
-    _, runs, summary, killed = swept
-    assert killed == {0: KILL_AFTER_TASKS, 3: KILL_AFTER_TASKS}
-    assert summary.ok, [(p.state, p.error) for p in summary.runs]
-    assert [p.attempts for p in summary.runs] == [2, 1, 1, 2]
-    for key in (0, 3):
-        record = RunRecord.load(runs[key].record_path)
-        assert record.resumed and record.resumed[0]["tasks_done"] >= KILL_AFTER_TASKS
-        log = (runs[key].folder / LOG_NAME).read_text()
-        assert log.count("\n== ") + log.startswith("== ") == 2  # one header per attempt
+def test_a_run_whose_worker_is_killed_is_retried_and_resumes(swept):
+    _, runs, _, summary, killed = swept
+    assert killed == [KILL_AFTER_TASKS]
+    assert [p.state for p in summary.runs[:4]] == ["complete"] * 4, summary.runs
+    assert [p.attempts for p in summary.runs[:4]] == [1, 2, 1, 1]
+    record = RunRecord.load(runs[1].record_path)
+    assert record.resumed and record.resumed[0]["tasks_done"] >= KILL_AFTER_TASKS
+    log = (runs[1].folder / LOG_NAME).read_text()
+    assert log.startswith("== ") and log.count("\n== ") == 1  # one header per attempt
+
+
+def test_exit_2_is_not_retried_and_its_error_is_shown(swept):
+    _, _, damaged, summary, _ = swept
+    progress = summary.runs[4]
+    assert (progress.state, progress.attempts) == ("refused", 1)
+    assert str(damaged.record_path) in progress.error and "--restart" in progress.error
+    assert progress.error == (damaged.folder / LOG_NAME).read_text().splitlines()[-1]
 
 
 def test_swept_records_equal_runs_made_one_by_one(swept, run_cli, tmp_path, single_thread):
-    _, runs, _, _ = swept
+    _, runs, _, _, _ = swept
     for run in runs:
         code, _, err = run_cli("run", *run.arguments, "--results", str(tmp_path))
         assert code == 0, err
@@ -129,7 +138,7 @@ def test_swept_records_equal_runs_made_one_by_one(swept, run_cli, tmp_path, sing
 
 
 def test_a_second_sweep_of_a_finished_grid_runs_nothing(swept, run_cli):
-    grid, runs, _, _ = swept
+    grid, runs, _, _, _ = swept
     before = [os.stat(run.record_path).st_mtime_ns for run in runs]
     code, out, err = run_cli("sweep", "run", str(grid))
     assert code == 0, err
@@ -138,18 +147,6 @@ def test_a_second_sweep_of_a_finished_grid_runs_nothing(swept, run_cli):
     assert [os.stat(run.record_path).st_mtime_ns for run in runs] == before
     code, out, _ = run_cli("sweep", "plan", str(grid))
     assert out.splitlines()[-1] == "4 runs: 4 complete"
-
-
-def test_exit_2_is_not_retried_and_its_error_is_shown(ray_instance, tmp_path):
-    _, (run,) = grid_runs(tmp_path, ONE_RUN)
-    run.folder.mkdir(parents=True)
-    run.record_path.write_text("{damaged")
-    assert run.status() == "unreadable"
-    summary = execute([run], ExecutorOptions(), QUIET)
-    (progress,) = summary.runs
-    assert (progress.state, progress.attempts) == ("refused", 1)
-    assert str(run.record_path) in progress.error and "--restart" in progress.error
-    assert progress.error == (run.folder / LOG_NAME).read_text().splitlines()[-1]
 
 
 def test_a_run_folder_held_by_another_process_is_refused(ray_instance, tmp_path):
