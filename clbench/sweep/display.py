@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -69,7 +69,6 @@ class SweepDisplay:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
-            TimeElapsedColumn(),
             console=console,
         )
         self.bar_task = self.bar.add_task("", total=len(runs))
@@ -101,10 +100,11 @@ class SweepDisplay:
 
     def render(self) -> Group:
         table = Table(show_edge=False, pad_edge=False)
-        for name, justify in (("run", "left"), ("state", "left"), ("tasks", "right")):
-            table.add_column(name, justify=justify)
+        table.add_column("run", no_wrap=True)
+        table.add_column("state", no_wrap=True)
+        table.add_column("tasks", justify="right")
         table.add_column("time", justify="right")
-        table.add_column("host / error")
+        table.add_column("host / error", ratio=1)
         order = list(enumerate(self.runs))
         if len(order) + 6 > self.console.height:  # the active runs first when it is too tall
             rank = {"running": 0, "queued": 1}
@@ -126,7 +126,8 @@ class SweepDisplay:
         self.bar.update(
             self.bar_task,
             completed=sum(progress.done for progress in self.runs),
-            description=f"{tally['running']} running, {tally['queued']} queued",
+            description=f"{tally['running']} running, {tally['queued']} queued, "
+            f"{clock(now - self.began)}",
         )
         return Group(table, self.bar)
 
@@ -155,8 +156,11 @@ class SweepDisplay:
 def summary_table(summary: SweepSummary) -> Table:
     """Every run's end: state, attempts, process time and its one-line error."""
     table = Table(title=f"sweep: {counts_line(summary)} in {clock(summary.seconds)}")
-    for name in ("run", "state", "attempts", "time", "error"):
-        table.add_column(name, justify="right" if name in ("attempts", "time") else "left")
+    table.add_column("run", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("attempts", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("error", ratio=1)
     for progress in summary.runs:
         table.add_row(
             run_name(progress),

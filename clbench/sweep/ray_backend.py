@@ -115,28 +115,43 @@ def _runtime_env() -> dict:
 
 
 @contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """``variables`` set in this process's environment for the block (Ray's processes
+    started meanwhile keep them)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
 def local_ray(slots: int, cpus_per_run: int, gpus: int) -> Iterator[None]:
     """A Ray instance inside this process on this machine: ``slots`` runs of
-    ``cpus_per_run`` CPUs at once, ``gpus`` GPUs, servers on the loopback address only;
-    shut down on leaving. A Ray this process already started is used as it is (and left
-    running): start it once with this function for several sweeps."""
+    ``cpus_per_run`` CPUs at once, ``gpus`` GPUs, servers on the loopback address only
+    (when this is the first import of ``ray`` in the process); shut down on leaving. A Ray
+    this process already started is used as it is (and left running): start it once with
+    this function for several sweeps."""
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         yield
         return
-    os.environ.update(CLEANUP)
-    if "ray" not in sys.modules:
-        os.environ.update(LOCAL_ONLY)
-    import ray
+    with _environment({**CLEANUP, **LOCAL_ONLY}):
+        import ray
 
-    ray.init(
-        address="local",
-        num_cpus=slots * cpus_per_run,
-        num_gpus=gpus,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        runtime_env=_runtime_env(),
-    )
+        ray.init(
+            address="local",
+            num_cpus=slots * cpus_per_run,
+            num_gpus=gpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env=_runtime_env(),
+        )
     try:
         yield
     finally:

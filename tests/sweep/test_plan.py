@@ -197,3 +197,17 @@ def test_bad_grids_are_one_line_errors(tmp_path, text, message):
 def test_missing_grid_file_exits_2(tmp_path, run_cli):
     code, out, err = run_cli("sweep", "plan", str(tmp_path / "none.toml"))
     assert code == 2 and out == "" and len(err.splitlines()) == 1
+
+
+def test_the_demo_grid_runs_every_strategy_on_splitmnist():
+    """make demo sweeps grids/demo.toml: every registered strategy, once."""
+    from strategies.registry import STRATEGIES
+
+    root = Path(__file__).resolve().parents[2]
+    runs = plan(load_grid(root / "grids" / "demo.toml"), CONFIGURE)
+    assert [run.config.strategy for run in runs] == list(STRATEGIES)
+    assert {(run.config.stream, run.config.results) for run in runs} == {
+        ("splitmnist", "results/demo")
+    }
+    assert "sweep run grids/demo.toml --results $(DEMO_RESULTS)" in (root / "Makefile").read_text()
+    assert len(plan(load_grid(root / "grids" / "example.toml"), CONFIGURE)) == 4

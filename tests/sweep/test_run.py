@@ -157,3 +157,9 @@ def test_a_run_folder_held_by_another_process_is_refused(ray_instance, tmp_path)
     assert (progress.state, progress.attempts) == ("refused", 1)
     assert f"in use by pid {os.getpid()} on host {socket.gethostname()}" in progress.error
     assert not run.record_path.exists()
+
+
+def test_the_local_ray_listens_on_the_loopback_address_only(ray_instance):
+    import ray
+
+    assert [node["NodeManagerAddress"] for node in ray.nodes()] == ["127.0.0.1"]
