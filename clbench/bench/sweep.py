@@ -12,7 +12,6 @@ machine the load moves them (it is printed with them).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 
 from clbench.core.config import RunConfig
+from clbench.core.errors import UserError
 from clbench.core.record import RunRecord
 from clbench.sweep.engine import ExecutorOptions, execute, launch, local_slots
 from clbench.sweep.grid import Grid
@@ -79,7 +79,9 @@ def sweep_bench(
     console: Console,
 ) -> dict:
     """Measure both ways (see the module's docstring); returns the figures."""
-    shutil.rmtree(results, ignore_errors=True)
+    for folder in (results / "sequential", results / "sweep"):
+        if folder.exists():
+            raise UserError(f"sweep bench: {folder} exists; give a new --results folder")
     sequential = strategy_runs(results / "sequential", epochs, configure)
     swept = strategy_runs(results / "sweep", epochs, configure)
     load_before = os.getloadavg()[0]

@@ -5,7 +5,9 @@ measures the engine (:mod:`clbench.bench.sweep`)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -114,7 +116,7 @@ def add_parser(commands) -> None:
     bench.add_argument("--epochs", type=_positive, default=1, help="per task (default 1)")
     bench.add_argument("--parallel", type=_positive, metavar="N", help="as for sweep run")
     bench.add_argument(
-        "--results", type=Path, default=Path("results/bench/sweep"), help="scratch folder"
+        "--results", type=Path, help="where the runs go (default: a temporary folder, removed)"
     )
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.set_defaults(handler=handle_bench, run_parser=run_parser)
@@ -197,7 +199,9 @@ def handle_bench(args: argparse.Namespace, console: Console) -> int:
     from clbench.bench.sweep import sweep_bench
 
     configure = run_configurer(args.run_parser)
-    figures = sweep_bench(args.epochs, args.parallel, args.results, configure, console)
+    with contextlib.ExitStack() as stack:
+        results = args.results or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        figures = sweep_bench(args.epochs, args.parallel, results, configure, console)
     print_figures(figures, args.json)
     return 0
 
