@@ -149,7 +149,10 @@ class SweepDisplay:
         elapsed = clock(time.monotonic() - self.began)
         done = sum(run.done for run in self.runs)
         self.console.print(
-            f"[{elapsed}] {done}/{len(self.runs)} {line}", markup=False, highlight=False
+            f"[{elapsed}] {done}/{len(self.runs)} {line}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
 
 

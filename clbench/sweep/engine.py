@@ -242,7 +242,8 @@ def open_backend(
         slots = local_slots(options.parallel, cpus)
         console.print(
             f"sweep: {len(runs)} runs on this machine, at most {slots} at once ({cpus} CPU(s) "
-            f"and {gpus:g} GPU(s) each, {here} GPU(s) here)"
+            f"and {gpus:g} GPU(s) each, {here} GPU(s) here)",
+            soft_wrap=True,
         )
         with local_ray(slots, cpus, here):
             yield RayBackend()
@@ -251,7 +252,9 @@ def open_backend(
 
         if not options.address:
             raise UserError("--executor ray needs --address (the Ray cluster's, or auto)")
-        console.print(f"sweep: {len(runs)} runs on the Ray cluster at {options.address}")
+        console.print(
+            f"sweep: {len(runs)} runs on the Ray cluster at {options.address}", soft_wrap=True
+        )
         with cluster_ray(options.address):
             yield RayBackend()
     elif options.executor == "slurm":
@@ -260,7 +263,8 @@ def open_backend(
         backend = SlurmBackend(options, runs)
         console.print(
             f"sweep: {len(runs)} runs as SLURM jobs ({cpus} CPU(s) and {gpus:g} GPU(s) "
-            f"each; job files and logs: {backend.folder})"
+            f"each; job files and logs: {backend.folder})",
+            soft_wrap=True,
         )
         yield backend
     else:
