@@ -107,8 +107,8 @@ def add_parser(commands) -> None:
     run.set_defaults(handler=handle_run, run_parser=run_parser)
     bench = actions.add_parser(
         "bench",
-        help="the engine's overhead per run and an 8-run grid, sequential vs sweep",
-        description="Runs the 8 strategies on splitmnist (1 epoch by default) one after "
+        help="the engine's overhead per run; every strategy on splitmnist, sequential vs sweep",
+        description="Runs every strategy on splitmnist (1 epoch by default) one after "
         "the other as `clbench run` processes, then as one sweep on this machine, and "
         "prints each run's scheduling delay, process start-up and own time, and both wall "
         "times. Figures, not a test: the machine's load moves them.",
