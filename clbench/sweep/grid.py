@@ -2,9 +2,10 @@
 
 ``[base]`` holds ``run`` options shared by every run; ``[grid]`` lists the values whose
 cartesian product gives the runs (``seeds = [0, 1, 2]``, ``orders = "all"``: every
-permutation of the stream's tasks); each ``[[exclude]]`` table drops the combinations
-that match all its keys; ``[resources]`` sets ``gpus`` and ``cpus`` per run and
-``retries`` (of a run whose process died). Keys are ``run`` options, spelt with dashes
+permutation of the stream's tasks, ``strategies = "all"``: every registered strategy);
+each ``[[exclude]]`` table drops the combinations that match all its keys;
+``[resources]`` sets ``gpus`` and ``cpus`` per run and ``retries`` (of a run whose
+process died). Keys are ``run`` options, spelt with dashes
 or underscores (``batch-size``, ``prune_ratios``); plural names (``seeds``, ``orders``,
 ``strategies``, ``streams``, ``archs``) stand for their singular.
 """
@@ -12,7 +13,7 @@ or underscores (``batch-size``, ``prune_ratios``); plural names (``seeds``, ``or
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,21 @@ SECTIONS = ("base", "grid", "exclude", "resources")
 DEFAULT_RETRIES = 2
 
 
+ALL = "all"
+"""``orders = "all"``, ``strategies = "all"``."""
+
+
 @dataclass(frozen=True)
 class Resources:
     """What each run of the grid asks the engine for."""
 
-    gpus: float = 0.0
+    gpus: float | None = None
+    """GPUs per run; ``None``: one when the machine running the sweep has a GPU, else none
+    (see :func:`clbench.sweep.plan.gpus_per_run`)."""
     cpus: int = 1
+    """CPU cores per run, also its thread count (``OMP_NUM_THREADS``)."""
     retries: int = DEFAULT_RETRIES
+    """Attempts after the first for a run whose process died (killed, lost worker)."""
 
 
 @dataclass
@@ -61,7 +70,7 @@ class Grid:
         runs = []
         for values in itertools.product(*(self.axes[name] for name in names)):
             options = {**self.base, **dict(zip(names, values))}
-            if options.get("order") == "all":
+            if options.get("order") == ALL:
                 count = permutable_tasks(options.get("stream", "splitmnist"))
                 orders = [list(p) for p in itertools.permutations(range(count))]
             else:
@@ -71,6 +80,12 @@ class Grid:
                 if not any(_matches(run, exclude) for exclude in self.excludes):
                     runs.append(run)
         return runs
+
+    def with_results(self, folder: Path) -> Grid:
+        """The same grid writing its runs under ``folder``."""
+        if "results" in self.axes:
+            raise UserError(f"{self.path}: [grid] varies results; --results cannot replace it")
+        return replace(self, base={**self.base, "results": str(folder)})
 
 
 def _matches(run: dict[str, Any], exclude: dict[str, Any]) -> bool:
@@ -107,14 +122,15 @@ def _resources(table: dict, path: Path) -> Resources:
     unknown = set(table) - {"gpus", "cpus", "retries"}
     if unknown:
         raise UserError(f"{where}: unknown key {sorted(unknown)[0]} (gpus, cpus, retries)")
-    gpus, cpus = table.get("gpus", 0), table.get("cpus", 1)
+    gpus, cpus = table.get("gpus"), table.get("cpus", 1)
     retries = table.get("retries", DEFAULT_RETRIES)
-    if isinstance(gpus, bool) or not isinstance(gpus, int | float) or gpus < 0:
+    number = isinstance(gpus, int | float) and not isinstance(gpus, bool)
+    if gpus is not None and (not number or gpus < 0):
         raise UserError(f"{where}: gpus must be a number >= 0")
     for key, value, least in (("cpus", cpus, 1), ("retries", retries, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise UserError(f"{where}: {key} must be an integer >= {least}")
-    return Resources(gpus=float(gpus), cpus=cpus, retries=retries)
+    return Resources(gpus=None if gpus is None else float(gpus), cpus=cpus, retries=retries)
 
 
 def load_grid(path: Path) -> Grid:
@@ -132,8 +148,12 @@ def load_grid(path: Path) -> Grid:
     base = _options(_table(data, "base", path), f"{path} [base]")
     axes = {}
     for name, values in _options(_table(data, "grid", path), f"{path} [grid]").items():
-        if name == "order" and values == "all":
-            values = ["all"]
+        if name == "order" and values == ALL:
+            values = [ALL]
+        elif name == "strategy" and values == ALL:
+            from strategies.registry import STRATEGIES
+
+            values = list(STRATEGIES)
         if not isinstance(values, list) or not values:
             raise UserError(f"{path} [grid]: {name} must be a non-empty list of values")
         if name in base:

