@@ -126,6 +126,11 @@ def load_grid(path: Path) -> Grid:
         raise UserError(f"grid file {path}: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"grid file {path}: not valid TOML ({err})") from None
+    return grid_from_tables(data, path)
+
+
+def grid_from_tables(data: dict, path: Path) -> Grid:
+    """A grid from its parsed TOML tables, checked as :func:`load_grid` checks a file."""
     unknown = set(data) - set(SECTIONS)
     if unknown:
         raise UserError(f"{path}: unknown section [{sorted(unknown)[0]}] ({', '.join(SECTIONS)})")
