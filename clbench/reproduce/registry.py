@@ -37,10 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from benchmarks.catalog import STREAM_TASKS
 from clbench.core.errors import UserError
+from clbench.core.files import read_toml
 from clbench.sweep.grid import Grid, grid_from_tables
 from clbench.sweep.plan import run_arguments
 
@@ -320,13 +319,7 @@ def _mini(table: dict, columns: list[Column], where: str) -> tuple[dict, dict]:
 def load_entry(path: Path) -> Entry:
     """Read and check one registry file; :class:`UserError` naming the file and the
     field when it is unusable."""
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as err:
-        raise UserError(f"{path}: {err.strerror or err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: not valid TOML ({err})") from None
+    data = read_toml(path, "published table")
     where = str(path)
     _unknown(data, ENTRY_KEYS, where)
     metric = _text(data, "metric", where)

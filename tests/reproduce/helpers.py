@@ -43,3 +43,34 @@ def write_record(run: PlannedRun, top1: dict[str, float | None], top5=None) -> N
     }
     run.folder.mkdir(parents=True, exist_ok=True)
     run.record_path.write_text(json.dumps(record))
+
+
+def entry_text(stream: str, published: str, metric: str = "error", tolerance: float = 1.0):
+    """A small registry entry: one finetune column (seeds 0, 1) on ``stream`` whose
+    ``[columns.published]`` table holds ``published``."""
+    return f"""
+title = "t"
+cite = "c"
+paper = "p"
+source = "s"
+metric = "{metric}"
+tolerance = {tolerance}
+tolerance_reason = "r"
+size_tolerance = 0.5
+[base]
+stream = "{stream}"
+[mini.base]
+stream = "splitmnist"
+[mini.grid]
+seeds = [0, 1]
+[[columns]]
+label = "finetune"
+source = "s"
+averages = "2 runs"
+[columns.base]
+strategy = "finetune"
+[columns.grid]
+seeds = [0, 1]
+[columns.published]
+{published}
+"""

@@ -10,7 +10,7 @@ import pytest
 from clbench.core.errors import UserError
 from clbench.reproduce.plan import plan_entry, unique_runs
 from clbench.reproduce.registry import load_entry, registry
-from tests.reproduce.helpers import CONFIGURE, run_tasks
+from tests.reproduce.helpers import CONFIGURE, entry_text, run_tasks
 
 ENTRIES = registry()
 # (column label, runs) of every entry, as its source averages them (see each entry).
@@ -92,32 +92,7 @@ def test_table2_pruning_columns_are_every_order_times_three_seeds(tmp_path):
     assert packnet[0].runs[0].config.options["retrain_epochs"] == 10
 
 
-GOOD = """
-title = "t"
-cite = "c"
-paper = "p"
-source = "s"
-metric = "error"
-tolerance = 1.0
-tolerance_reason = "r"
-size_tolerance = 0.5
-[base]
-stream = "finegrained"
-[mini.base]
-stream = "splitmnist"
-[mini.grid]
-seeds = [0, 1]
-[[columns]]
-label = "x"
-source = "s"
-averages = "a"
-[columns.base]
-strategy = "finetune"
-[columns.grid]
-seeds = [0, 1]
-[columns.published]
-cubs = 20.0
-"""
+GOOD = entry_text("finegrained", "cubs = 20.0")
 
 BROKEN = [  # (text of GOOD, replaced by, the field the message names)
     ('metric = "error"', 'metric = "loss"', "metric"),

@@ -14,7 +14,7 @@ from clbench.report.scan import scan_records
 from clbench.reproduce.plan import plan_entry
 from clbench.reproduce.registry import load_entry, registry
 from clbench.reproduce.report import report_cells, report_notes, report_view
-from tests.reproduce.helpers import CONFIGURE, write_record
+from tests.reproduce.helpers import CONFIGURE, entry_text, write_record
 
 TABLE2 = registry()["packnet-table2"]
 ACCURACY = {"imagenet": 70.0, "cubs": 74.0, "cars": 80.0, "flowers": 90.0}
@@ -116,35 +116,12 @@ def test_all_cells_present_and_every_format(table2, run_cli):
     assert "|  | cubs | 25.00 ± 0.84 | 18/18 | 25.72 | -0.72 | ok |" in out.splitlines()
 
 
-SPREAD_ENTRY = """
-title = "t"
-cite = "c"
-paper = "p"
-source = "s"
-metric = "accuracy"
-tolerance = 5.0
-tolerance_reason = "r"
-size_tolerance = 0.5
-[base]
-stream = "splitmnist"
-epochs = 1
-[mini.base]
-stream = "splitmnist"
-[mini.grid]
-seeds = [0, 1]
-[[columns]]
-label = "finetune"
-source = "s"
-averages = "2 runs"
-[columns.base]
-strategy = "finetune"
-[columns.grid]
-seeds = [0, 1]
-[columns.published]
-"digits 0/1" = { top1 = 99.0, top1_spread = 0.2 }
-"digits 2/3" = 90.0
-average = 50.0
-"""
+SPREAD_ENTRY = entry_text(
+    "splitmnist",
+    '"digits 0/1" = { top1 = 99.0, top1_spread = 0.2 }\n"digits 2/3" = 90.0\naverage = 50.0',
+    metric="accuracy",
+    tolerance=5.0,
+)
 
 
 def test_published_spread_is_the_limit_where_given_and_the_average_row(tmp_path):
