@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clbench.commands import scan_complete_records, stdout_console
+from clbench.core.errors import UserError
 
 REPORT_FORMATS = ("table", "markdown", "latex")
 PLAN_FORMATS = ("table", "commands")
@@ -153,6 +154,14 @@ def handle_plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def handle_run(args: argparse.Namespace, console: Console) -> int:
+    for flag, value, executor in (
+        ("--parallel", args.parallel, "local"),
+        ("--address", args.address, "ray"),
+    ):
+        if value is not None and args.executor != executor:
+            raise UserError(f"{flag} applies to --executor {executor} only")
+    if args.parallel is not None and args.parallel < 1:
+        raise UserError(f"--parallel must be >= 1, not {args.parallel}")
     from clbench.reproduce.plan import unique_runs
     from clbench.sweep.display import summary_table
     from clbench.sweep.engine import ExecutorOptions, execute

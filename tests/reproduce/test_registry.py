@@ -130,9 +130,15 @@ def test_a_broken_entry_names_its_file_and_field(tmp_path, text, replaced, field
     assert "\n" not in message
 
 
-def test_reproduce_list_names_every_entry(run_cli):
+def test_reproduce_list_and_bad_input(run_cli, tmp_path):
     code, out, err = run_cli("reproduce", "list")
     assert code == 0, err
     assert all(name in out for name in EXPECTED_RUNS)
-    code, _, err = run_cli("reproduce", "plan", "no-such-table")
-    assert code == 2 and "packnet-table2" in err and len(err.strip().splitlines()) == 1
+    for argv, message in (
+        (("reproduce", "plan", "no-such-table"), "choose from: cpg-six-tasks-resnet50"),
+        (("reproduce", "run", "packnet-table2", "--address", "x"), "--executor ray only"),
+        (("reproduce", "run", "packnet-table2", "--parallel", "0"), "must be >= 1"),
+        (("compare", str(tmp_path), "--against", "packnet-table2", "--format", "csv"), "csv"),
+    ):
+        code, _, err = run_cli(*argv)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
