@@ -140,8 +140,8 @@ def handle_plan(args: argparse.Namespace, console: Console) -> int:
         if not column.runs:
             print(f"# {column.label}: not reproducible: {column.not_reproducible}")
             continue
-        runs = len(column_plan.runs)
-        print(f"# {column.label}: {runs} runs; the paper's cells average {column.averages}")
+        count = len(column_plan.runs)
+        print(f"# {column.label}: {count} runs; the paper's cells average {column.averages}")
         for run in column_plan.runs:
             print(f"{run.config.run_id}\t{run.status()}\t{run.folder}")
     print(counts([run.status() for run in runs]))

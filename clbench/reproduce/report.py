@@ -175,8 +175,9 @@ def report_notes(entry: Entry, cells: list[Cell], mini: bool = False) -> list[st
     if mini:
         return [
             f"Miniature of {entry.name}: the grid's shape (its strategies and options, several "
-            f"seeds and task orders) on {entry.mini_base['stream']} with tiny settings, so that "
-            "the whole path runs on a CPU. Its numbers say nothing about the published ones.",
+            "seeds, several task orders where the entry varies them) on "
+            f"{entry.mini_base['stream']} with tiny settings, so that the whole path runs on a "
+            "CPU. Its numbers say nothing about the published ones.",
         ]
     outside = sum(cell.outside for cell in cells)
     missing = sum(cell.verdict in (NOT_RUN, NOT_MEASURED) for cell in cells)

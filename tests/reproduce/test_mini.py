@@ -1,8 +1,7 @@
 """A miniature end to end on the CPU: registry -> a real local sweep -> records -> report.
 
-The smallest miniature (Piggyback's three columns share its two splitmnist runs) keeps
-this within a few tens of seconds; every other miniature is planned, and its shape
-checked, in test_registry.py.
+The smallest miniature (Piggyback's three columns share its two splitmnist runs); every
+other miniature is planned, and its shape checked, in test_registry.py.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("clbench.sweep.engine", reason="needs the sweep engine (`sweep run`)")
+pytestmark = pytest.mark.slow  # two processes and Ray: 90-120 s on the shared 2-core machine
 
 MINI = "piggyback-errors"
 

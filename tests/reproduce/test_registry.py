@@ -142,3 +142,22 @@ def test_reproduce_list_and_bad_input(run_cli, tmp_path):
     ):
         code, _, err = run_cli(*argv)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_reproduce_plan_lists_runs_by_column_and_the_gpu_hours(run_cli, tmp_path):
+    results = ["--results", str(tmp_path), "--bench", str(tmp_path / "no-bench")]
+    code, out, err = run_cli("reproduce", "plan", "packnet-table3", *results)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("# Jointly Trained: not reproducible: the Places365 authors'")
+    assert (
+        lines[1] == "# PackNet 0.50: 3 runs; the paper's cells average not stated (we run 3 seeds)"
+    )
+    assert lines[2].split("\t")[1] == "pending"
+    assert "6 runs: 6 pending" in lines
+    assert lines[-1].startswith("GPU hours: no bench figures on a GPU for vgg16 at 224 px")
+    code, out, _ = run_cli("reproduce", "plan", "packnet-table3", *results, "--format", "commands")
+    assert code == 0 and len(out.splitlines()) == 6
+    assert all(
+        line.startswith("clbench run --stream imagenet_places365") for line in out.splitlines()
+    )
