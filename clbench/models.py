@@ -183,7 +183,9 @@ def model_sizes(backbone: nn.Module, heads: nn.Module) -> ModelSizes:
 
 def architecture_sizes(arch: str, head_sizes: list[int], in_channels: int = 3) -> ModelSizes:
     """:class:`ModelSizes` of ``arch`` with one linear head per entry of ``head_sizes``,
-    from a randomly initialised network (no weights, data or training)."""
-    backbone, feature_dim = build_backbone(arch, in_channels)
-    heads = nn.ModuleList(nn.Linear(feature_dim, n) for n in head_sizes)
+    from the network built on the meta device (shapes only: no memory, no random
+    initialisation, which takes seconds for VGG-16; no weights, data or training)."""
+    with torch.device("meta"):
+        backbone, feature_dim = build_backbone(arch, in_channels)
+        heads = nn.ModuleList(nn.Linear(feature_dim, n) for n in head_sizes)
     return model_sizes(backbone, heads)

@@ -42,6 +42,8 @@ SKIPPED = {
     "make demo": "installs the package and runs every strategy for 2 epochs (the runs "
     "below cover the same code)",
     "make test": "runs this test suite",
+    "python cli.py reproduce run piggyback-errors --mini": "tests/reproduce/test_mini.py "
+    "runs this command and checks its report",
     "make gpu-wheels": "packs the environment's wheels for the GPU machine (26 MiB; "
     "tests/gpu/test_wheels.py checks the collector)",
     "make gpu-evidence": "runs on the GPU machine (tests/gpu/test_evidence.py runs the "

@@ -22,16 +22,19 @@ def stdout_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
-def scan_complete_records(root: Path, console: Console):
+def scan_complete_records(root: Path, console: Console, required: bool = True):
     """Scan ``root`` for run records (a :class:`clbench.report.scan.Scan`); report the
-    skipped ones on ``console``; bad input when there is no complete one."""
-    from clbench.report.scan import scan_records
+    skipped ones on ``console``; bad input when there is no complete one (``required``;
+    otherwise a missing folder holds none)."""
+    from clbench.report.scan import Scan, scan_records
 
     if not root.is_dir():
+        if not required:
+            return Scan()
         raise UserError(f"results folder {root} does not exist")
     scan = scan_records(root)
     for path, reason in scan.skipped:
         console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
-    if not scan.records:
+    if required and not scan.records:
         raise UserError(f"no complete run records (record.json) under {root}")
     return scan

@@ -10,6 +10,8 @@ from rich.console import Console
 from clbench.commands import scan_complete_records, stdout_console
 from clbench.core.errors import UserError
 
+AGAINST_FORMATS = ("table", "markdown", "latex")
+
 
 def add_parser(commands) -> None:
     from clbench.report.leaderboard import FORMATS
@@ -25,7 +27,13 @@ def add_parser(commands) -> None:
     compare.add_argument(
         "--format", choices=FORMATS, default="table", help="output on stdout (default table)"
     )
-    compare.set_defaults(handler=handle)
+    compare.add_argument(
+        "--against",
+        metavar="NAME",
+        help="instead, the published table NAME of `reproduce list` beside these records, cell "
+        f"by cell (formats {', '.join(AGAINST_FORMATS)})",
+    )
+    compare.set_defaults(handler=handle, run_parser=commands.choices["run"])
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
@@ -41,10 +49,14 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     )
 
     root = Path(args.directory)
+    if args.against is not None and args.format not in AGAINST_FORMATS:
+        raise UserError(f"--against prints {', '.join(AGAINST_FORMATS)}, not {args.format}")
     scan = scan_complete_records(root, console)
     groups = build_groups(scan.records)
     markdown, table_csv = to_markdown(groups), to_csv(groups)
-    if args.format == "table":
+    if args.against is not None:
+        print_against(args, scan.records, root)
+    elif args.format == "table":
         out = stdout_console()
         for view in views(groups):
             out.print(rich_table(view))
@@ -67,3 +79,12 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         soft_wrap=True,
     )
     return 0
+
+
+def print_against(args: argparse.Namespace, records: list, root: Path) -> None:
+    """The published table ``args.against`` beside ``records`` (see ``reproduce report``)."""
+    from clbench.commands.reproduce import entry_plans, print_report
+
+    args.name = args.against
+    entry, plans, _ = entry_plans(args, results=root)
+    print_report(entry, plans, records, args.format)

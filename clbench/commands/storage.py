@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
 from rich.console import Console
@@ -12,7 +13,7 @@ from benchmarks import STREAMS
 from benchmarks.catalog import STREAM_TASKS
 from clbench.commands import stdout_console
 from clbench.core.architectures import ARCHITECTURES
-from clbench.core.storage import MB
+from clbench.core.storage import MB, ModelSizes
 from strategies.registry import STRATEGIES
 
 
@@ -30,21 +31,33 @@ def add_parser(commands) -> None:
     storage.set_defaults(handler=handle)
 
 
-def stream_storage(stream: str, arch: str) -> dict[str, dict]:
-    """Storage of every registered strategy (default options) on ``stream`` with ``arch``,
-    from the architecture alone (torch, no Avalanche)."""
+@functools.cache
+def _sizes(stream: str, arch: str) -> ModelSizes:
+    """The sizes of ``arch`` with one head per task of ``stream`` (built once per process)."""
     from clbench.models import architecture_sizes
-    from clbench.resolve import strategy_options
 
     STREAMS.check(stream)
     ARCHITECTURES.check(arch)
-    tasks = STREAM_TASKS[stream]
     channels = STREAMS[stream].input_channels(arch)
-    sizes = architecture_sizes(arch, [classes for _, classes in tasks], channels)
+    return architecture_sizes(arch, [classes for _, classes in STREAM_TASKS[stream]], channels)
+
+
+def strategy_storage(stream: str, arch: str, strategy: str, options: dict) -> dict:
+    """Storage of ``strategy`` with its resolved ``options`` on ``stream`` with ``arch``,
+    from the architecture alone (torch, no Avalanche)."""
+    sizes = _sizes(stream, arch)  # checks the names
+    tasks = STREAM_TASKS[stream]
     pretrained = tasks[0][0] == "imagenet"
+    return STRATEGIES.get_or_fail(strategy).storage(sizes, len(tasks), options, pretrained)
+
+
+def stream_storage(stream: str, arch: str) -> dict[str, dict]:
+    """Storage of every registered strategy (default options) on ``stream`` with ``arch``."""
+    from clbench.resolve import strategy_options
+
     return {
-        name: spec.storage(sizes, len(tasks), strategy_options(name, stream, {}), pretrained)
-        for name, spec in STRATEGIES.items()
+        name: strategy_storage(stream, arch, name, strategy_options(name, stream, {}))
+        for name in STRATEGIES
     }
 
 

@@ -18,6 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+import tomllib
+
+from clbench.core.errors import UserError
+
 MAX_JSON_BYTES = 64 * 2**20
 """Largest JSON file (a run record, a grid) the harness reads: far above any real one."""
 
@@ -137,3 +141,16 @@ def read_json_object(path: Path, limit: int = MAX_JSON_BYTES) -> dict:
     if not isinstance(data, dict):
         raise UnreadableFile("not a JSON object")
     return data
+
+
+def read_toml(path: Path, what: str) -> dict:
+    """The tables of the TOML file ``path`` (read with :func:`read_regular_text`); bad
+    input naming ``what`` and the file when it cannot be read or parsed."""
+    try:
+        return tomllib.loads(read_regular_text(path))
+    except OSError as err:
+        raise UserError(f"{what} {path}: {err.strerror or err}") from None
+    except UnreadableFile as err:
+        raise UserError(f"{what} {path}: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{what} {path}: not valid TOML ({err})") from None

@@ -23,6 +23,7 @@ import io
 import json
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -367,15 +368,20 @@ def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def to_markdown(groups: list[Group]) -> str:
-    parts = []
-    for view in views(groups):
-        parts.append(f"### {view.title}\n")
-        parts.append("| " + " | ".join(map(_markdown_cell, view.columns)) + " |")
-        parts.append("|" + "|".join("---" for _ in view.columns) + "|")
-        parts += ["| " + " | ".join(map(_markdown_cell, row)) + " |" for row in view.rows]
-        parts.append("")
+def view_markdown(view: View, notes: Sequence[str] = ()) -> str:
+    """One view as a markdown heading and table, then ``notes`` as a list."""
+    parts = [f"### {view.title}\n"]
+    parts.append("| " + " | ".join(map(_markdown_cell, view.columns)) + " |")
+    parts.append("|" + "|".join("---" for _ in view.columns) + "|")
+    parts += ["| " + " | ".join(map(_markdown_cell, row)) + " |" for row in view.rows]
+    parts.append("")
+    if notes:
+        parts += [f"- {note}" for note in notes] + [""]
     return "\n".join(parts)
+
+
+def to_markdown(groups: list[Group]) -> str:
+    return "\n".join(view_markdown(view) for view in views(groups))
 
 
 _LATEX_ESCAPES = {
@@ -397,21 +403,26 @@ def _latex_cell(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(char, char) for char in text)
 
 
-def to_latex(groups: list[Group]) -> str:
-    parts = []
-    for view in views(groups):
-        parts += [
-            "\\begin{table}",
-            "\\centering",
-            f"\\caption{{{_latex_cell(view.title)}}}",
-            "\\begin{tabular}{l" + "r" * (len(view.columns) - 1) + "}",
-            "\\hline",
-            " & ".join(map(_latex_cell, view.columns)) + " \\\\",
-            "\\hline",
-        ]
-        parts += [" & ".join(map(_latex_cell, row)) + " \\\\" for row in view.rows]
-        parts += ["\\hline", "\\end{tabular}", "\\end{table}", ""]
+def view_latex(view: View, notes: Sequence[str] = ()) -> str:
+    """One view as a LaTeX ``table`` (``tabular``), ``notes`` as paragraphs below it."""
+    parts = [
+        "\\begin{table}",
+        "\\centering",
+        f"\\caption{{{_latex_cell(view.title)}}}",
+        "\\begin{tabular}{l" + "r" * (len(view.columns) - 1) + "}",
+        "\\hline",
+        " & ".join(map(_latex_cell, view.columns)) + " \\\\",
+        "\\hline",
+    ]
+    parts += [" & ".join(map(_latex_cell, row)) + " \\\\" for row in view.rows]
+    parts += ["\\hline", "\\end{tabular}"]
+    parts += [f"\\par\\small {_latex_cell(note)}" for note in notes]
+    parts += ["\\end{table}", ""]
     return "\n".join(parts)
+
+
+def to_latex(groups: list[Group]) -> str:
+    return "\n".join(view_latex(view) for view in views(groups))
 
 
 def group_summary(group: Group) -> dict:

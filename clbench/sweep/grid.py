@@ -17,9 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from clbench.core.errors import UserError
+from clbench.core.files import read_toml
 
 PLURALS = {
     "seeds": "seed",
@@ -135,13 +134,11 @@ def _resources(table: dict, path: Path) -> Resources:
 
 def load_grid(path: Path) -> Grid:
     """Read and check a grid file; :class:`UserError` (one line) when it is unusable."""
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as err:
-        raise UserError(f"grid file {path}: {err.strerror or err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"grid file {path}: not valid TOML ({err})") from None
+    return grid_from_tables(read_toml(path, "grid file"), path)
+
+
+def grid_from_tables(data: dict, path: Path) -> Grid:
+    """A grid from its parsed TOML tables, checked as :func:`load_grid` checks a file."""
     unknown = set(data) - set(SECTIONS)
     if unknown:
         raise UserError(f"{path}: unknown section [{sorted(unknown)[0]}] ({', '.join(SECTIONS)})")
