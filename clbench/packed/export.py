@@ -19,10 +19,10 @@ from torch import Tensor
 import clbench
 from clbench.core.config import RunConfig
 from clbench.core.errors import UserError
-from clbench.core.record import RECORD_NAME, RecordError, RunRecord
+from clbench.core.record import RunRecord
 from clbench.core.storage import index_bits
 from clbench.models import build_backbone, maskable_layers
-from clbench.packed import bits
+from clbench.packed.bits import pack
 from clbench.packed.fileformat import SUFFIX, write_packed
 from clbench.packed.model import BN_ATTRS, serving_state
 from clbench.packed.tasks import task_descriptions
@@ -51,13 +51,7 @@ class Exported:
 
 def _complete_run(run_dir: Path) -> tuple[RunRecord, dict]:
     """The record and final checkpoint content of a complete run (else a one-line error)."""
-    record_path = run_dir / RECORD_NAME
-    if not record_path.is_file():
-        raise UserError(f"no run record at {record_path}: RUN_DIR is a run's folder")
-    try:
-        record = RunRecord.load(record_path)
-    except RecordError as err:
-        raise UserError(f"run record {err}") from None
+    record = RunRecord.in_folder(run_dir)
     if record.status != "complete":
         raise UserError(
             f"run {run_dir} is not complete (status {record.status}): finish it first "
@@ -68,7 +62,7 @@ def _complete_run(run_dir: Path) -> tuple[RunRecord, dict]:
         raise UserError(f"no checkpoint at {path}: the run's final state is needed")
     content = load_checkpoint(path, torch.device("cpu"))
     if content["config"] != record.config:
-        raise UserError(f"{path} and {record_path} belong to different runs")
+        raise UserError(f"{path} and {record.path} belong to different runs")
     steps = 1 if STRATEGIES[record.strategy].trains_jointly else len(record.tasks)
     if content["steps_done"] != steps:
         raise UserError(f"checkpoint {path} is not the final one ({content['steps_done']} steps)")
@@ -102,7 +96,7 @@ def _packnet(state: dict[str, Tensor], tasks: int, layers: list[str]) -> tuple[d
         if bool(weight[free].any()) or int(owner.masked_fill(free, 0).max()) >= tasks:
             raise UserError(f"the checkpoint's PackNet owners of {layer} are inconsistent")
         if width:
-            tensors[f"packnet.owner.{layer}"] = bits.pack(owner.masked_fill(free, tasks - 1), width)
+            tensors[f"packnet.owner.{layer}"] = pack(owner.masked_fill(free, tasks - 1), width)
     suffix = "." + BN_SNAPSHOTS["weight"]
     bns = sorted(k[len("backbone.") : -len(suffix)] for k in state if k.endswith(suffix))
     for bn in bns:

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from clbench.core.errors import UserError
 from clbench.models import build_backbone
-from clbench.packed import bits
+from clbench.packed.bits import packed_size, unpack
 from clbench.packed.fileformat import read_packed
 from clbench.packed.preprocess import batch, build_preprocessing, read_image
 
@@ -108,7 +108,7 @@ class _PackNetView(nn.Module):
             self.register_buffer(f"live{i}", weight.detach().clone(), persistent=False)
             if width:
                 stream = tensors[f"packnet.owner.{name}"]
-                owner = bits.unpack(stream, weight.numel(), width).view(weight.shape)
+                owner = unpack(stream, weight.numel(), width).view(weight.shape)
             else:
                 owner = torch.zeros(weight.shape, dtype=torch.uint8, device=weight.device)
             if int(owner.max()) > self.last:
@@ -150,7 +150,7 @@ class _PiggybackView(nn.Module):
             self.register_buffer(f"live{i}", layer.weight.detach().clone(), persistent=False)
             for task in self.masked:
                 stream = tensors[f"piggyback.mask.{task}.{meta['layers'][i]}"]
-                if stream.numel() != bits.packed_size(layer.weight.numel(), 1):
+                if stream.numel() != packed_size(layer.weight.numel(), 1):
                     raise ValueError(f"the mask of task {task} does not fit {meta['layers'][i]}")
                 self.register_buffer(f"mask{task}_{i}", stream, persistent=False)
 
@@ -161,7 +161,7 @@ class _PiggybackView(nn.Module):
             if task not in self.masked:
                 layer.weight.copy_(live)
                 continue
-            mask = bits.unpack(getattr(self, f"mask{task}_{i}"), live.numel(), 1).view(live.shape)
+            mask = unpack(getattr(self, f"mask{task}_{i}"), live.numel(), 1).view(live.shape)
             torch.mul(live, mask.to(live.dtype), out=layer.weight)
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
+from benchmarks.splitmnist import MNIST_MEAN, MNIST_STD, build_splitmnist
 from clbench.cli import main
 from clbench.core.errors import UserError
 from clbench.packed import load_packed
@@ -98,6 +100,27 @@ def test_tasks_served_in_any_order_give_the_same_outputs(runs, name, monkeypatch
         assert shows == [4, 0, 2, 4, 1, 3, 0, 1]
 
 
+def test_a_digits_image_file_becomes_the_streams_own_input(runs, run_cli, tmp_path):
+    """PNG files of test digits, preprocessed as the task's (grey, 28 x 28, MNIST
+    statistics, resampled to the run's 8 x 8), are exactly the stream's test inputs."""
+    _, path = runs["packnet"]
+    model = load_packed(path)
+    digits = build_splitmnist(seed=0).tasks[2].test[0][:3]  # 28 x 28, normalised
+    pixels = ((digits * MNIST_STD + MNIST_MEAN) * 255).round().to(torch.uint8)
+    files = [tmp_path / f"digit{i}.png" for i in range(len(pixels))]
+    for file, image in zip(files, pixels):
+        Image.fromarray(image[0].numpy(), "L").save(file)
+    expected = build_splitmnist(seed=0, image_size=8).tasks[2].test[0][:3]
+    assert torch.equal(model.preprocess("digits 4/5", files), expected)
+    code, out, err = run_cli("predict", str(path), "--task", "digits 4/5", str(tmp_path), "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    probabilities = model(expected, "digits 4/5").softmax(dim=1)
+    assert [row["image"] for row in rows] == [str(f) for f in files]
+    for row, p in zip(rows, probabilities):
+        assert {t["class"]: t["probability"] for t in row["top"]} == dict(zip("45", p.tolist()))
+
+
 def damaged_copies(path: Path, folder: Path) -> dict[str, Path]:
     data = path.read_bytes()
     header = int.from_bytes(data[:8], "little")
@@ -163,7 +186,7 @@ def test_unfinished_or_incomplete_run_folders_are_refused_in_one_line(runs, run_
     cases = {
         running: "is not complete (status running)",
         no_checkpoint: "no checkpoint at",
-        tmp_path / "empty": "no run record at",
+        tmp_path / "empty": "no readable run record at",
     }
     (tmp_path / "empty").mkdir()
     for folder, message in cases.items():
