@@ -69,17 +69,29 @@ def test_the_packed_model_reproduces_every_fingerprint_bit_for_bit(runs, name):
         assert digests == [row["sha256_now"] for row in rows]
 
 
+def tensor_bytes(path: Path) -> int:
+    """Bytes of a safetensors file after its header (8-byte length + JSON)."""
+    return path.stat().st_size - 8 - int.from_bytes(path.read_bytes()[:8], "little")
+
+
 @pytest.mark.parametrize("name", RUNS)
-def test_the_file_holds_the_runs_storage_figure(runs, name, run_cli):
+def test_the_file_holds_the_runs_storage_figure(runs, name):
     folder, path = runs[name]
-    record = json.loads((folder / "record.json").read_text())
-    code, out, err = run_cli("export", str(folder), "-o", str(path.with_suffix(".again")))
+    storage = json.loads((folder / "record.json").read_text())["storage"]["total_bytes"]
+    assert abs(tensor_bytes(path) / storage - 1) < 0.01
+
+
+def test_export_prints_the_files_size_and_the_storage_figure(runs, run_cli, tmp_path):
+    folder, _ = runs["piggyback"]
+    storage = json.loads((folder / "record.json").read_text())["storage"]["total_bytes"]
+    code, out, err = run_cli("export", str(folder), "-o", str(tmp_path / "model.safetensors"))
     assert code == 0, err
-    header = int.from_bytes(path.read_bytes()[:8], "little") + 8
-    tensor_bytes = path.stat().st_size - header
-    storage = record["storage"]["total_bytes"]
-    assert abs(tensor_bytes / storage - 1) < 0.01
-    assert f"tensors {tensor_bytes:,}" in out and f"storage figure of the run {storage:,}" in out
+    size = (tmp_path / "model.safetensors").stat().st_size
+    assert (
+        f"file {size:,} bytes" in out
+        and f"tensors {tensor_bytes(tmp_path / 'model.safetensors'):,}" in out
+    )
+    assert f"storage figure of the run {storage:,} bytes" in out
 
 
 @pytest.mark.parametrize("name", ["packnet", "piggyback", "individual"])
