@@ -20,6 +20,7 @@ from clbench.packed import load_packed
 from clbench.packed.export import export_run
 from clbench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from clbench.run.fingerprint import outputs_digest, recheck_run
+from tests.export.filesize import tensor_bytes
 
 TINY = ("--epochs", "1", "--batch-size", "64", "--image-size", "8")
 RUNS = {
@@ -67,11 +68,6 @@ def test_the_packed_model_reproduces_every_fingerprint_bit_for_bit(runs, name):
         assert digests[-1] == recorded[-1] and digests[:-1] != recorded[:-1]
         _, rows = recheck_run(folder, torch.device("cpu"))
         assert digests == [row["sha256_now"] for row in rows]
-
-
-def tensor_bytes(path: Path) -> int:
-    """Bytes of a safetensors file after its header (8-byte length + JSON)."""
-    return path.stat().st_size - 8 - int.from_bytes(path.read_bytes()[:8], "little")
 
 
 @pytest.mark.parametrize("name", RUNS)

@@ -1,5 +1,6 @@
-"""``predict`` on the image files of the fixture datasets: each task's own preprocessing,
-its class names and the run's own outputs."""
+"""Packed models of runs on the fixture datasets: ``predict`` on their image files (each
+task's own preprocessing, its class names, the run's own outputs); a task 0 trained
+rather than pretrained is stored and counted like any other."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from benchmarks.datasets import load_dataset
 from clbench.cli import main
 from clbench.packed import load_packed
 from clbench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from clbench.run.fingerprint import outputs_digest
 from tests import dataset_fixtures as fx
+from tests.export.filesize import tensor_bytes
 
 SMALLCNN = "--arch smallcnn --no-pretrained --image-size 16 --epochs 1 --batch-size 8".split()
 
@@ -65,3 +68,21 @@ def test_predict_gives_the_runs_own_outputs_on_the_datasets_image_files(finegrai
     code, out, err = run_cli("predict", str(path), "--task", "cubs", str(cub_folder))
     assert code == 0, err
     assert "cubs: top-5 classes" in out and "001.Bird_1" in out and cub_folder.name in out
+
+
+def test_piggybacks_trained_imagenet_task_is_masked_stored_and_counted(tmp_path):
+    """With ImageNet on disk and --no-pretrained, task 0 is trained like the others:
+    Piggyback masks it, the storage figure counts its mask and the file holds it."""
+    data = fx.finegrained(tmp_path / "data")
+    argv = ["run", "--strategy", "piggyback", "--stream", "finegrained", "--data-root", str(data)]
+    assert main([*argv, "--results", str(tmp_path / "runs"), *SMALLCNN]) == 0
+    folder = next((tmp_path / "runs").rglob("record.json")).parent
+    record = json.loads((folder / "record.json").read_text())
+    path = tmp_path / "model.safetensors"
+    assert main(["export", str(folder), "-o", str(path)]) == 0
+    model = load_packed(path)
+    assert model.meta["piggyback"]["masked"] == [0, 1, 2, 3]
+    assert tensor_bytes(path) == record["storage"]["total_bytes"]
+    probes = load_checkpoint(folder / CHECKPOINT_NAME, torch.device("cpu"))["probes"]
+    digests = [outputs_digest(model(p["inputs"], p["task"])) for p in probes]
+    assert digests == [f["sha256"] for f in record["fingerprints"]]
