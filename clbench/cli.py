@@ -37,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         check,
         compare,
         data,
+        export,
         listing,
         plot,
+        predict,
         reproduce,
         run,
         storage,
@@ -51,7 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
         "task-incremental streams, with top-1/top-5, forgetting and storage.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for command in (run, compare, listing, storage, plot, bench, data, check, sweep, reproduce):
+    for command in (
+        run,
+        compare,
+        listing,
+        storage,
+        plot,
+        bench,
+        data,
+        check,
+        sweep,
+        reproduce,
+        export,
+        predict,
+    ):
         command.add_parser(commands)
     return parser
 

@@ -20,7 +20,10 @@ Frozen weights are kept bit-identical whatever the optimizer (momentum, weight d
 Adam state): after every optimizer step their values are written back, so the
 optimizer is never rebuilt and no forward pass is masked. Evaluating an older task
 materialises its weights once per evaluated experience and restores the live weights
-at the end of the evaluation call.
+at the end of the evaluation call. A packed model called directly (outside the plugin's
+training and evaluation) with a task label whose weights are not the ones it holds
+raises a ``RuntimeError`` (:class:`_DirectCallGuard`) instead of answering with another
+task's weights.
 """
 
 from __future__ import annotations
@@ -112,6 +115,8 @@ def load_packnet_state(model: nn.Module, state_dict: dict[str, Tensor]) -> None:
         device = anchor.device if anchor is not None else value.device
         module.register_buffer(name, torch.empty(value.shape, dtype=value.dtype, device=device))
     model.load_state_dict(state_dict)
+    if TASK_LABELS in model._buffers:
+        _guard(model)
 
 
 def _task_index(labels: Sequence[int], task_label: int) -> int | None:
@@ -120,6 +125,43 @@ def _task_index(labels: Sequence[int], task_label: int) -> int | None:
         if labels[index] == task_label:
             return index
     return None
+
+
+class _DirectCallGuard:
+    """Forward pre-hook of a packed model: a call naming a task (``model(x, task_labels)``)
+    whose weights the model does not hold right now (the live weights serve the latest
+    packed task, a :class:`_TaskView` the task it shows) raises a ``RuntimeError``.
+    Skipped while the plugin trains a task (it serves the live weights to that task)."""
+
+    def __init__(self) -> None:
+        self.shown: int | None = None
+        """PackNet index a view materialised (None: the live weights)."""
+        self.training = False
+
+    def __call__(self, model: nn.Module, args: tuple, kwargs: dict) -> None:
+        labels = args[1] if len(args) > 1 else kwargs.get("task_labels")
+        if self.training or labels is None:
+            return
+        packed = packed_task_labels(model)
+        served = len(packed) - 1 if self.shown is None else self.shown
+        asked = torch.unique(labels).tolist() if isinstance(labels, Tensor) else [int(labels)]
+        for label in asked:
+            index = _task_index(packed, label)
+            if (served if index is None else index) != served:
+                raise RuntimeError(
+                    f"PackNet: the model holds the weights of packed task {served}, not those "
+                    f"of task label {label}; serve it with `with task_view(model, {label}):` "
+                    "or through the strategy's eval"
+                )
+
+
+def _guard(model: nn.Module) -> _DirectCallGuard:
+    """The model's :class:`_DirectCallGuard`, registered on first use."""
+    guard = model.__dict__.get("_packnet_guard")
+    if guard is None:
+        guard = model._packnet_guard = _DirectCallGuard()
+        model.register_forward_pre_hook(guard, with_kwargs=True)
+    return guard
 
 
 class _TaskView:
@@ -135,6 +177,7 @@ class _TaskView:
         ]
         self.backups: dict[int, list[tuple[Tensor, Tensor]]] = {}
         self.current: int | None = None
+        self.guard = _guard(model)
 
     @torch.no_grad()
     def show(self, task: int | None) -> None:
@@ -164,7 +207,7 @@ class _TaskView:
                 self.backups[id(bn)] = [(live, live.detach().clone()) for live, _ in pairs]
             for live, rows in pairs:
                 live.copy_(rows[task])
-        self.current = task
+        self.current = self.guard.shown = task
 
     @torch.no_grad()
     def restore(self) -> None:
@@ -173,7 +216,7 @@ class _TaskView:
             for live, saved in pairs:
                 live.copy_(saved)
         self.backups.clear()
-        self.current = None
+        self.current = self.guard.shown = None
 
 
 @contextmanager
@@ -328,6 +371,7 @@ class PackNetPlugin(SupervisedPlugin):
         if TASK_LABELS not in model._buffers:
             device = next(model.parameters()).device
             model.register_buffer(TASK_LABELS, torch.zeros(0, dtype=torch.int64, device=device))
+        _guard(model)
         task = len(model.packnet_task_labels)
         if task >= FREE:
             raise ValueError(f"PackNet supports at most {FREE} tasks")
@@ -434,6 +478,7 @@ class PackNetPlugin(SupervisedPlugin):
         self._set_bn_modes()
         self._freeze_plan()
         self._clear_optimizer_state(strategy)
+        _guard(model).training = True
 
     def before_training_epoch(self, strategy: SupervisedTemplate, *args, **kwargs) -> None:
         if self._task is None:
@@ -473,6 +518,7 @@ class PackNetPlugin(SupervisedPlugin):
         for handle in self._hooks.values():
             handle.remove()
         self._close_task(strategy.model, self._layout, self._task, self._label, self._used_heads)
+        _guard(strategy.model).training = False
         for group, lr in zip(strategy.optimizer.param_groups, self._saved_lrs):
             group["lr"] = lr
         strategy.train_epochs = self._epochs_orig

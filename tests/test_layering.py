@@ -7,7 +7,9 @@ Layers, lowest first; a module may import its own layer and those below, never a
 1. ``clbench.models``, ``clbench.multihead``: the networks.
 2. ``benchmarks``, ``strategies``: libraries the harness uses; neither imports the other.
 3. the harness: ``clbench.resolve``, ``clbench.plugins``, ``clbench.run``,
-   ``clbench.report`` and the other subpackages.
+   ``clbench.report``, ``clbench.packed`` and the other subpackages. Serving a packed
+   model (``clbench.packed`` but its exporter, and ``predict``) reaches only layers 0
+   and 1: no Avalanche, nothing of the training machinery.
 4. ``clbench.commands``, ``clbench.cli``: the command line.
 
 Imports inside functions count (a cycle hidden by a deferred import is still a cycle);
@@ -190,6 +192,27 @@ def test_reporting_needs_no_training_machinery():
         if module.startswith("clbench.report"):
             assert not {t for t in targets if _package(t) in ("clbench.run", "clbench.plugins")}
             assert not external_imports(module) & {"torch", "avalanche"}, module
+
+
+def _reached(module: str) -> set[str]:
+    """``module`` and every module of ours it imports, directly or not."""
+    reached, todo = set(), [module]
+    while todo:
+        current = todo.pop()
+        if current not in reached:
+            reached.add(current)
+            todo += GRAPH[current]
+    return reached
+
+
+@pytest.mark.parametrize("entry", ["clbench.packed", "clbench.commands.predict"])
+def test_serving_a_packed_model_needs_no_training_machinery(entry):
+    reached = _reached(entry)
+    assert "clbench.packed.model" in reached
+    training = {"clbench.run", "clbench.plugins", "clbench.multihead", "strategies", "benchmarks"}
+    assert not {m for m in reached if _package(m) in training}
+    assert "clbench.packed.export" not in reached
+    assert not set().union(*map(external_imports, reached)) & {"avalanche"}
 
 
 @pytest.mark.parametrize("command", ["list", "compare", "plot"])

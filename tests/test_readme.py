@@ -19,6 +19,9 @@ MLP (``model`` and ``benchmark`` are given to it), its 20 training and 10 retrai
 epochs per task cut to 1 and 1 (the same calls; Avalanche's default evaluator prints
 and computes metrics at every epoch).
 
+The README's Python blocks run where they stand, between the commands (the packed-model
+snippet reads the file ``export`` wrote and the images the block before writes).
+
 A command that is neither run nor skipped, or an adaptation or skip whose command is no
 longer in the README, fails the test.
 """
@@ -70,15 +73,31 @@ def readme_blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def readme_commands() -> list[str]:
-    """Every command line of the bash blocks: continuations joined, comments dropped."""
+def bash_commands(block: str) -> list[str]:
+    """The command lines of a bash block: continuations joined, comments dropped."""
     commands = []
-    for block in readme_blocks("bash"):
-        for line in block.replace("\\\n", " ").splitlines():
-            words = shlex.split(line, comments=True)
-            if words:
-                commands.append(" ".join(words))
+    for line in block.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        if words:
+            commands.append(shlex.join(words))
     return commands
+
+
+def readme_commands() -> list[str]:
+    """Every command line of the bash blocks."""
+    return [command for block in readme_blocks("bash") for command in bash_commands(block)]
+
+
+def readme_steps() -> list[tuple[str, str]]:
+    """The bash commands and the Python blocks, as ``(language, text)`` in the README's
+    order, but the PackNet plugin snippet (which needs a model and a benchmark)."""
+    steps = []
+    for language, block in re.findall(r"```(bash|python)\n(.*?)```", README.read_text(), re.S):
+        if language == "bash":
+            steps += [("bash", command) for command in bash_commands(block)]
+        elif "PackNetPlugin(" not in block:
+            steps.append(("python", block))
+    return steps
 
 
 def test_every_readme_command_is_run_or_skipped_for_a_reason():
@@ -93,7 +112,10 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
     fx.finegrained(tmp_path / "data")
     shutil.copytree(README.parent / "grids", tmp_path / "grids")
     monkeypatch.chdir(tmp_path)
-    for command in readme_commands():
+    for language, command in readme_steps():
+        if language == "python":
+            exec(compile(command, "README.md", "exec"), {})
+            continue
         if command in SKIPPED:
             continue
         argv = shlex.split(command)[2:] + shlex.split(ADAPTED.get(command, ""))
@@ -102,6 +124,7 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
         assert code == 0, f"{command}: exit {code}\n{err[-2000:]}"
     assert len(list((tmp_path / "results").rglob("record.json"))) == 4 + 6 + 4
     assert list((tmp_path / "results" / "plots").glob("*.png"))
+    assert (tmp_path / "packnet.safetensors").is_file() and (tmp_path / "four2.png").is_file()
 
 
 @pytest.mark.usefixtures("single_thread")

@@ -9,9 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clbench.commands import stdout_console
-from clbench.core.errors import UserError
-from clbench.core.files import is_present
-from clbench.core.record import RECORD_NAME, RecordError, RunRecord
+from clbench.core.record import RunRecord
 
 EXIT_DIFFERS = 1
 
@@ -45,13 +43,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     from strategies.registry import STRATEGIES
 
     run_dir = Path(args.run_dir)
-    record_path = run_dir / RECORD_NAME
-    if not is_present(record_path):
-        raise UserError(f"no readable run record at {record_path}")
-    try:
-        record = RunRecord.load(record_path)
-    except RecordError as err:
-        raise UserError(f"run record {err}") from None
+    record = RunRecord.in_folder(run_dir)
     device = resolve_device(args.device or record.environment["device"].split(":")[0])
     config, rows = recheck_run(run_dir, device)
     exact = STRATEGIES[config.strategy].old_tasks_exact

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from clbench.core.files import UnreadableFile, atomic_write_json, read_json_object
+from clbench.core.errors import UserError
+from clbench.core.files import UnreadableFile, atomic_write_json, is_present, read_json_object
 
 RECORD_NAME = "record.json"
 STATUSES = ("running", "complete", "diverged", "failed")
@@ -215,6 +216,18 @@ class RunRecord:
         record = cls.from_dict(data, str(path))
         record.path = path
         return record
+
+    @classmethod
+    def in_folder(cls, run_dir: Path) -> RunRecord:
+        """The record of the run folder ``run_dir``; a one-line :class:`UserError` when
+        there is none or it is unusable."""
+        path = run_dir / RECORD_NAME
+        if not is_present(path):
+            raise UserError(f"no readable run record at {path}")
+        try:
+            return cls.load(path)
+        except RecordError as err:
+            raise UserError(f"run record {err}") from None
 
 
 # ---------------------------------------------------------------------- validation

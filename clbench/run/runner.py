@@ -488,11 +488,12 @@ class _Run:
         """Summaries, storage and the strategy's report; status ``complete``."""
         record, stream = self.record, self.stream
         sizes = model_sizes(self.model.backbone, nn.ModuleList(self.model.task_heads()))
+        # Task 0 is served by the network as it is only when it was adopted, not trained
+        # (--no-pretrained on an ImageNet stream trains it: Piggyback then masks it too).
+        task0_as_is = not trains_task(self.config, stream, 0)
         record.complete(
             summarize(record.acc_top1, record.acc_top5, record.pretrained_network),
-            self.spec.storage(
-                sizes, len(stream.tasks), self.config.options, stream.first_task_pretrained
-            ),
+            self.spec.storage(sizes, len(stream.tasks), self.config.options, task0_as_is),
             self.spec.report(self.learner),
         )
         self.save_record()

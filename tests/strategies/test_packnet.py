@@ -21,6 +21,7 @@ from clbench.multihead import MultiHeadNet, build_model
 from strategies.packnet import (
     FREE,
     PackNetPlugin,
+    _DirectCallGuard,
     load_packnet_state,
     mask_storage_bits,
     prunable_layers,
@@ -131,7 +132,12 @@ def task_outputs(model: nn.Module, x: torch.Tensor, label: int) -> torch.Tensor:
 
 
 def forward_hooks(model: nn.Module) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    """Forward hooks that could mask weights (the direct-call guard only reads task labels)."""
+    return sum(
+        len(m._forward_hooks)
+        + sum(not isinstance(h, _DirectCallGuard) for h in m._forward_pre_hooks.values())
+        for m in model.modules()
+    )
 
 
 class Probe(SupervisedPlugin):
