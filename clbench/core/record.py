@@ -22,8 +22,17 @@ from clbench.core.files import UnreadableFile, atomic_write_json, read_json_obje
 
 RECORD_NAME = "record.json"
 STATUSES = ("running", "complete", "diverged", "failed")
-OPTIONAL = ("resumed", "diverged", "error", "strategy_report", "selected_epochs")
+OPTIONAL = (
+    "resumed",
+    "diverged",
+    "error",
+    "strategy_report",
+    "selected_epochs",
+    "prune_stages",
+)
 """Keys written only once they have a value, after the always-present ones."""
+PRUNE_STAGES = ("trained", "pruned", "retrained")
+"""The accuracies of each entry of ``prune_stages``, in the order they are measured."""
 
 
 class RecordError(ValueError):
@@ -63,6 +72,10 @@ class RunRecord:
     selected_epochs: list[dict | None] | None = None
     """With ``--select best-valid``: per trained step, the kept epoch (1-based) and its
     validation accuracy, or None (a task adopted without training)."""
+    prune_stages: list[dict] | None = None
+    """With PackNet's ``--eval-pruning``: per pruned task, its top-1 accuracy (percent)
+    after training (``trained``), right after pruning (``pruned``) and after retraining
+    (``retrained``), its ``prune_ratio`` and the ``split`` evaluated (valid or test)."""
     path: Path | None = field(default=None, compare=False, repr=False)
     """Where the record was read from (not part of the JSON)."""
 
@@ -107,6 +120,11 @@ class RunRecord:
     def add_selection(self, selected: dict | None) -> None:
         """The epoch ``--select best-valid`` kept in the step just trained."""
         self.selected_epochs = [*(self.selected_epochs or []), selected]
+
+    def add_prune_stages(self, task: str, stages: dict | None) -> None:
+        """The pruning stages of the task just packed (nothing when it was not pruned)."""
+        if stages is not None:
+            self.prune_stages = [*(self.prune_stages or []), {"task": task, **stages}]
 
     def note_resumed(self, entry: dict) -> None:
         """Remember that an invocation resumed the run (where, with which commit)."""
@@ -284,4 +302,15 @@ def _problem(data: Any) -> str | None:
         and all(s is None or (isinstance(s, dict) and _is_int(s.get("epoch"))) for s in selected)
     ):
         return "'selected_epochs' is not a list of objects with an integer 'epoch'"
+    stages = data.get("prune_stages")
+    if stages is not None and not (
+        isinstance(stages, list)
+        and all(
+            isinstance(s, dict)
+            and isinstance(s.get("task"), str)
+            and _numbers([s.get(k) for k in ("prune_ratio", *PRUNE_STAGES)])
+            for s in stages
+        )
+    ):
+        return "'prune_stages' is not a list of objects with a 'task' and numeric stages"
     return None
