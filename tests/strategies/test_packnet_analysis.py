@@ -222,3 +222,19 @@ def test_the_prune_ratio_grid_plans_figure_4s_ratios(run_cli):
         "0.75",
         "0.9",
     ]
+
+
+def test_watching_the_stages_does_not_change_training():
+    from tests.strategies.test_packnet import mlp
+
+    def final_weights(on_stage) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = mlp(tasks=2)
+        plugin = PackNetPlugin(0.5, retrain_epochs=1, on_stage=on_stage)
+        strategy(model, [plugin]).train(stream(tasks=2).train_stream)
+        return [p.detach().clone() for p in model.parameters()]
+
+    draws = []
+    watched = final_weights(lambda s, stage: draws.append(torch.rand(1)))  # uses the RNG
+    assert len(draws) == 6
+    assert all(torch.equal(a, b) for a, b in zip(final_weights(None), watched))
