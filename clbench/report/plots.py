@@ -238,6 +238,7 @@ def prune_stage_errors(groups: list[Group], out_dir: Path) -> Path | None:
         if entry.get(stage) is not None
     ]
     frame = pd.DataFrame(rows)
+    frame = frame.iloc[frame["prune ratio"].astype(float).argsort(kind="stable")]
     tasks = _tasks_of(frame, staged)
     several = frame["variant"].nunique() > 1
     grid = sns.catplot(
@@ -247,12 +248,12 @@ def prune_stage_errors(groups: list[Group], out_dir: Path) -> Path | None:
         y="top-1 error %",
         hue="stage",
         hue_order=list(STAGE_NAMES.values()),
-        order=sorted(set(frame["prune ratio"]), key=float),
         col="task",
         col_order=tasks,
         col_wrap=None if several else min(5, len(tasks)),
         row="variant" if several else None,
         errorbar="sd",
+        sharex=False,  # each panel shows the ratios its task was pruned at, in order
         height=3.0,
         aspect=0.85,
     )
@@ -316,13 +317,14 @@ def capacity_tradeoff(groups: list[Group], out_dir: Path) -> Path | None:
         axis.set_xlabel("free after it, % of weights", fontsize=8)
     axes[0][0].set_ylabel("final top-1 error %")
     handles = [plt.Line2D([], [], marker="o", ls="", color=colours[k]) for k in labels]
+    columns = 1 if max(map(len, labels)) > 45 else min(3, len(labels))
     figure.legend(
         handles,
         labels,
-        loc="lower center",
-        ncol=min(3, len(labels)),
+        loc="upper center",
+        ncol=columns,
         fontsize=8,
-        bbox_to_anchor=(0.5, -0.12 - 0.05 * (len(labels) // 3)),
+        bbox_to_anchor=(0.5, -0.02),
     )
     figure.suptitle(
         f"{groups[0].stream} / {groups[0].arch}: each task's error against the capacity "
