@@ -11,6 +11,7 @@ from clbench.core.storage import index_bits, packed_bytes
 from clbench.models import architecture_sizes
 from clbench.multihead import build_model
 from clbench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from clbench.run.fingerprint import recheck_run
 from strategies import registry
 from strategies.packnet import (
     FREE,
@@ -37,16 +38,26 @@ def filter_owners(layer: torch.nn.Module) -> torch.Tensor:
 def test_filter_pruning_on_resnet18_whole_filters_exact_and_one_pass():
     torch.manual_seed(0)
     model = build_model("resnet18", [CLASSES] * 3)
-    seen = []
-    plugin = PackNetPlugin(
-        RATIOS,
-        retrain_epochs=1,
-        prune_granularity="filter",
-        on_stage=lambda s, stage: seen.append((s.experience.task_label, stage)),
-    )
     x = torch.randn(4, *SHAPE)
+    seen = {}
+
+    def on_stage(s, stage: str) -> None:  # the task's outputs; has every layer a free filter?
+        modes = [(m, m.training) for m in s.model.modules()]
+        label = s.experience.task_label
+        free = [bool((filter_owners(m) == FREE).any()) for _, m in prunable_layers(s.model)]
+        s.model.eval()  # the live model serves the task being packed
+        with torch.no_grad():
+            seen[label, stage] = (s.model(x, label), all(free))
+        for module, training in modes:
+            module.train(training)
+
+    plugin = PackNetPlugin(RATIOS, retrain_epochs=1, prune_granularity="filter", on_stage=on_stage)
     train_tasks(model, plugin, stream(n=8, shape=SHAPE), x=x)  # old tasks bit-identical
-    assert seen == [(task, stage) for task in (0, 1) for stage in STAGES]
+    assert list(seen) == [(task, stage) for task in (0, 1) for stage in STAGES]
+    for task in (0, 1):  # pruning frees filters and changes the outputs; retraining is final
+        (trained, free_0), (pruned, free_1), (retrained, _) = (seen[task, s] for s in STAGES)
+        assert not free_0 and free_1 and not torch.equal(trained, pruned), task
+        assert torch.equal(retrained, task_outputs(model, x, task)), task
     layers = dict(prunable_layers(model))
     filters = 0
     for name, layer in layers.items():
@@ -175,6 +186,8 @@ def test_splitmnist_run_with_filter_pruning_stages_and_layer_spec(run_cli, tmp_p
     load_packnet_state(model, content["learner"]["model"])
     first = model.backbone.features[0].packnet_owner  # not in the spec: task 0's or free
     assert set(first.unique().tolist()) == {0, FREE}
+    _, rechecked = recheck_run(folder, torch.device("cpu"))  # every task as right after it
+    assert len(rechecked) == 5 and all(row["exact"] for row in rechecked)
     x = content["probes"][0]["inputs"]
     model.eval()
     with torch.no_grad():
