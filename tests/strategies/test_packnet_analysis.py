@@ -7,9 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+import clbench.run.runner as runner_module
+from benchmarks import STREAMS, StreamSpec
+from benchmarks.splitmnist import build_splitmnist
+from benchmarks.stream import Stream, TaskData
+from clbench.core.config import RunConfig
 from clbench.core.storage import index_bits, packed_bytes
 from clbench.models import architecture_sizes
 from clbench.multihead import build_model
+from clbench.resolve import resolve
 from clbench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from clbench.run.fingerprint import recheck_run
 from strategies import registry
@@ -251,3 +257,32 @@ def test_watching_the_stages_does_not_change_training():
     watched = final_weights(lambda s, stage: draws.append(torch.rand(1)))  # uses the RNG
     assert len(draws) == 6
     assert all(torch.equal(a, b) for a, b in zip(final_weights(None), watched))
+
+
+def test_the_pretrained_task_is_evaluated_unpruned_pruned_and_retrained(tmp_path, monkeypatch):
+    def few(split: tuple) -> tuple:
+        return tuple(t[:64] for t in split)
+
+    tasks = [
+        TaskData(t.name, t.num_classes, few(t.train), few(t.valid), few(t.test))
+        for t in build_splitmnist(seed=0).tasks[:2]
+    ]  # the first task plays a pretrained network's own task, with its data on disk
+    stream = Stream("pretrained", tasks, 1, 28, first_task_pretrained=True)
+    spec = StreamSpec(
+        "pretrained", "test stream", "smallcnn", lambda **_: stream, STREAMS["splitmnist"].defaults
+    )
+    monkeypatch.setitem(STREAMS._specs, "pretrained", spec)
+    monkeypatch.setattr(runner_module, "find_pretrained_weights", lambda *_: None)  # as built
+    config = RunConfig(
+        strategy="packnet",
+        stream="pretrained",
+        results=str(tmp_path),
+        epochs=1,
+        pretrained=True,
+        image_size=8,
+        options={"eval_pruning": True, "retrain_epochs": 1},
+    )
+    runner_module.run(resolve(config))
+    (record,) = find_records(tmp_path)
+    assert [s["task"] for s in record["prune_stages"]] == [t.name for t in tasks]
+    assert all(0 <= s[stage] <= 100 for s in record["prune_stages"] for stage in STAGES)
