@@ -103,6 +103,9 @@ def test_resnet18_layer_spec_leaves_other_layers_untouched_with_per_task_bn_and_
     )
     trained = set(train_layer_names(model, spec))
     assert trained and all(name.startswith("backbone.layer4") for name in trained)
+    with pytest.raises(ValueError, match="of: backbone.conv1, backbone.layer1.0.conv1, ") as bad:
+        train_layer_names(model, "from:backbone.layer5")
+    assert "backbone.layer4.1.conv2" in str(bad.value) and "\n" not in str(bad.value)
     bench, x = stream(n=8, shape=SHAPE), torch.randn(4, *SHAPE)
     learner = strategy(model, [plugin])
     learner.train(bench.train_stream[0])
