@@ -172,12 +172,15 @@ def model_sizes(backbone: nn.Module, heads: nn.Module) -> ModelSizes:
         for t in (m.weight, m.bias, m.running_mean, m.running_var)
         if t is not None
     ]
+    maskable = maskable_layers(backbone)
     return ModelSizes(
         backbone_params=_bytes(backbone.parameters()),
         backbone_buffers=_bytes(serving_buffers(backbone)),
         heads=_bytes(heads.parameters()),
-        maskable_weights=sum(m.weight.numel() for m in maskable_layers(backbone)),
+        maskable_weights=sum(m.weight.numel() for m in maskable),
         batchnorm=_bytes(batchnorm),
+        biases=_bytes(m.bias for m in maskable if m.bias is not None),
+        maskable_units=sum(m.weight.shape[0] for m in maskable),
     )
 
 

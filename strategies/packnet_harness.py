@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from clbench.core.errors import UserError
 from clbench.core.protocol import step_lr
 from strategies.base import BuildContext
-from strategies.packnet import PackNetPlugin, prunable_layers
+from strategies.packnet import PackNetPlugin, prunable_layers, prune_units, train_layer_names
 from strategies.packnet_options import ratio_values
 from strategies.templates import make_naive, strategy_plugin
+
+TRACE_INPUT = (1, 3, 32, 32)
+"""Input traced for filter routes when the pretrained network's task is packed without
+data: ImageNet networks take 3 channels, and routes do not depend on the image size."""
 
 
 def parse_prune_ratios(text: str, num_tasks: int) -> float | list[float]:
@@ -45,6 +50,9 @@ def build(ctx: BuildContext):
         retrain_epochs=max(1, epochs // 2) if retrain_epochs is None else retrain_epochs,
         retrain_lr=ctx.config.lr / 10 if retrain_lr is None else retrain_lr,
         per_task_bn=bool(options["per_task_bn"]),
+        per_task_bias=bool(options["per_task_bias"]),
+        train_layers=options["train_layers"],
+        prune_granularity=options["prune_granularity"],
     )
     check_capacity(ctx.model, plugin, ctx.stream.task_names)
     learner = make_naive(ctx, [plugin])
@@ -58,22 +66,30 @@ def build(ctx: BuildContext):
 
 
 def check_capacity(model: nn.Module, plugin: PackNetPlugin, task_names: Sequence[str]) -> None:
-    """Refuse, before any training, a prune schedule that leaves a task no free weight
-    to train in some prunable layer: a task after an unpruned one (ratio <= 0), or a
-    layer whose weights rounding never frees (the counts of :func:`_prune_task`)."""
+    """Refuse, before any training, a ``--train-layers`` spec the model does not fit, and
+    a prune schedule that leaves a task no free weight (or filter) to train in a layer it
+    trains: a task after an unpruned one (ratio <= 0), or a layer whose weights rounding
+    never frees (the counts of :func:`_prune_task` and :func:`_prune_filters`)."""
+    try:
+        trained = set(train_layer_names(model, plugin.train_layers, plugin.exclude))
+    except ValueError as err:
+        raise UserError(f"--train-layers {plugin.train_layers}: {err}") from None
+    unit = "filter" if plugin.prune_granularity == "filter" else "weight"
     for name, layer in prunable_layers(model, plugin.exclude):
-        free = owned = layer.weight.numel()
+        if name not in trained:
+            continue  # only the first task trains it
+        free = owned = prune_units(layer, plugin.prune_granularity)
         for task, task_name in enumerate(task_names):
             if free == 0:
                 ratio = plugin.ratio(task - 1)
                 why = (
-                    "is not pruned (ratio <= 0) and keeps every free weight"
+                    f"is not pruned (ratio <= 0) and keeps every free {unit}"
                     if ratio == 0
-                    else f"frees round({ratio} x {owned}) = 0 of its {owned} weights there"
+                    else f"frees round({ratio} x {owned}) = 0 of its {owned} {unit}s there"
                 )
                 raise UserError(
                     f"--prune-ratios leaves PackNet task {task + 1} ({task_name}) no free "
-                    f"weight to train in layer {name}: task {task} {why}"
+                    f"{unit} to train in layer {name}: task {task} {why}"
                 )
             ratio, owned = plugin.ratio(task), free
             free = round(ratio * owned) if ratio > 0 else 0
@@ -121,4 +137,6 @@ def adopt_pretrained(learner, experience, **train_kwargs) -> None:
             learner.train_epochs, plugin.retrain_lr, schedule.active = epochs, retrain_lr, False
         return
     label = int(experience.task_label)
-    plugin.pack_without_training(learner.model, learner.model.task_heads()[label], label)
+    model = learner.model
+    trace = torch.zeros(TRACE_INPUT, device=next(model.parameters()).device)
+    plugin.pack_without_training(model, model.task_heads()[label], label, trace)

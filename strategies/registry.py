@@ -41,15 +41,37 @@ def shared_network_storage(
     return shared_network(sizes)
 
 
+PACKNET_GRANULARITIES = ("weight", "filter")
+"""``--prune-granularity`` values (the plugin's ``GRANULARITIES``; a test keeps them equal)."""
+
+
+def one_of(*choices: str):
+    """A check accepting only ``choices``."""
+
+    def check(value) -> str | None:
+        if value is None or value in choices:
+            return None
+        return f"must be one of {', '.join(choices)}, got {value!r}"
+
+    return check
+
+
 def packnet_storage(
     sizes: ModelSizes, num_tasks: int, options: dict, first_task_pretrained: bool
 ) -> dict:
-    """PackNet: the shared network plus one owner index per prunable backbone weight,
-    ceil(log2 T) bits each (0 bits for one task; heads and biases are never pruned).
-    With per-task BatchNorm, T - 1 extra copies of every BN weight, bias, mean and var."""
-    extras = {"masks": packed_bytes(sizes.maskable_weights * index_bits(num_tasks))}
+    """PackNet: the shared network plus one owner index per prunable backbone weight
+    (per output filter / unit with filter granularity), ceil(log2 T) bits each (0 bits
+    for one task; heads and biases are never pruned). With per-task BatchNorm, T - 1
+    extra copies of every BN weight, bias, mean and var; with per-task biases, T - 1
+    extra copies of every conv / linear bias of the backbone. ``--train-layers`` does
+    not change it: an owner index is kept for every prunable weight."""
+    filters = options["prune_granularity"] == "filter"
+    units = sizes.maskable_units if filters else sizes.maskable_weights
+    extras = {"masks": packed_bytes(units * index_bits(num_tasks))}
     if options["per_task_bn"]:
         extras["per_task_batchnorm"] = (num_tasks - 1) * sizes.batchnorm
+    if options["per_task_bias"]:
+        extras["per_task_biases"] = (num_tasks - 1) * sizes.biases
     return with_extras(sizes, extras)
 
 
@@ -189,6 +211,40 @@ STRATEGIES: Registry[StrategySpec] = Registry(
                     False,
                     "keep BatchNorm per task (affine + running stats) instead of freezing it "
                     "after the first task",
+                ),
+                Option(
+                    "--per-task-bias",
+                    bool,
+                    False,
+                    "every task trains and keeps its own conv / linear biases (BatchNorm's "
+                    "with --per-task-bn) instead of freezing them after the first task "
+                    "(paper, Table 5)",
+                ),
+                Option(
+                    "--train-layers",
+                    str,
+                    "all",
+                    "the layers whose free weights a task after the first trains: all, "
+                    "classifier (only its head), linear (the fully connected layers), "
+                    "from:LAYER (LAYER and every later layer) or comma-separated layer names "
+                    "(paper, Figure 5); elsewhere free weights stay 0",
+                ),
+                Option(
+                    "--prune-granularity",
+                    str,
+                    "weight",
+                    "weight: single weights (the paper's PackNet); filter: whole conv filters "
+                    "/ linear units by L1 norm, and no task reads a later task's filter, so one "
+                    "forward pass serves every task (paper, Table 6)",
+                    one_of(*PACKNET_GRANULARITIES),
+                ),
+                Option(
+                    "--eval-pruning",
+                    bool,
+                    False,
+                    "evaluate every pruned task after training, right after pruning and after "
+                    "retraining (on its validation split with --valid-fraction, else its test "
+                    "split); recorded as prune_stages (paper, Figure 4)",
                 ),
             ),
         ),

@@ -30,10 +30,13 @@ OPTIONAL = (
     "strategy_report",
     "selected_epochs",
     "pretrained_network",
+    "prune_stages",
 )
 """Keys written only once they have a value, after the always-present ones."""
 SUMMARY = ("top1", "top5", "avg_top1", "forgetting", "forgetting_per_task", "bwt")
 """The keys of a complete run's ``final`` block (:func:`clbench.core.metrics.summarize`)."""
+PRUNE_STAGES = ("trained", "pruned", "retrained")
+"""The accuracies of each entry of ``prune_stages``, in the order they are measured."""
 
 
 class RecordError(ValueError):
@@ -77,6 +80,10 @@ class RunRecord:
     """When task 0 is the pretrained network's own task (ImageNet streams): ``task``
     (its name) and the network's ``top1``/``top5`` on it before any strategy touched it
     (None when its test data is not on disk)."""
+    prune_stages: list[dict] | None = None
+    """With PackNet's ``--eval-pruning``: per pruned task, its top-1 accuracy (percent)
+    after training (``trained``), right after pruning (``pruned``) and after retraining
+    (``retrained``), its ``prune_ratio`` and the ``split`` evaluated (valid or test)."""
     path: Path | None = field(default=None, compare=False, repr=False)
     """Where the record was read from (not part of the JSON)."""
 
@@ -125,6 +132,11 @@ class RunRecord:
     def note_pretrained(self, task: str, top1: float | None, top5: float | None) -> None:
         """The pretrained network's own accuracy on its task ``task``, before training."""
         self.pretrained_network = {"task": task, "top1": top1, "top5": top5}
+
+    def add_prune_stages(self, task: str, stages: dict | None) -> None:
+        """The pruning stages of the task just packed (nothing when it was not pruned)."""
+        if stages is not None:
+            self.prune_stages = [*(self.prune_stages or []), {"task": task, **stages}]
 
     def note_resumed(self, entry: dict) -> None:
         """Remember that an invocation resumed the run (where, with which commit)."""
@@ -344,4 +356,15 @@ def _problem(data: Any) -> str | None:
         and _numbers([pretrained.get("top1"), pretrained.get("top5")])
     ):
         return "'pretrained_network' is not an object with a 'task' and numeric 'top1'/'top5'"
+    stages = data.get("prune_stages")
+    if stages is not None and not (
+        isinstance(stages, list)
+        and all(
+            isinstance(s, dict)
+            and isinstance(s.get("task"), str)
+            and _numbers([s.get(k) for k in ("prune_ratio", *PRUNE_STAGES)])
+            for s in stages
+        )
+    ):
+        return "'prune_stages' is not a list of objects with a 'task' and numeric stages"
     return None

@@ -34,7 +34,9 @@ class ModelSizes:
     ``backbone_buffers``: bytes of its BatchNorm running means and variances;
     ``heads``: bytes of every task head's parameters; ``maskable_weights``: number of
     conv and linear weights of the backbone (not biases, not BN); ``batchnorm``: bytes
-    of one copy of every BatchNorm's weight, bias, running mean and running var.
+    of one copy of every BatchNorm's weight, bias, running mean and running var;
+    ``biases``: bytes of the conv and linear biases of the backbone; ``maskable_units``:
+    number of output filters (conv) and units (linear) of the backbone.
     """
 
     backbone_params: int
@@ -42,6 +44,8 @@ class ModelSizes:
     heads: int
     maskable_weights: int
     batchnorm: int
+    biases: int
+    maskable_units: int
 
 
 def result(breakdown: dict[str, int], models: int) -> dict:

@@ -44,6 +44,7 @@ from clbench.core.metrics import (
 )
 from clbench.core.record import RunRecord
 from clbench.core.storage import MB
+from strategies.registry import STRATEGIES
 
 # Config fields that do not define a group: averaged over, or where/how a run executed.
 NOT_GROUPING = ("seed", "order", *NOT_IDENTITY)
@@ -178,9 +179,12 @@ def untouched_top1(record: RunRecord) -> float | None:
 
 def identity(config: dict) -> dict:
     """The config fields that define a group, strategy options flattened in (a record
-    older than an option counts with the value runs had before it existed)."""
+    older than an option counts with the value runs had before it existed: for a
+    strategy option, its default)."""
     fields = {k: v for k, v in {**RECORDED_BEFORE, **config}.items() if k not in NOT_GROUPING}
     fields.pop("options", None)
+    spec = STRATEGIES.get(config.get("strategy"))
+    fields.update({option.dest: option.default for option in spec.options} if spec else {})
     fields.update(config.get("options") or {})
     return fields
 
@@ -212,16 +216,22 @@ def build_groups(records: list[RunRecord]) -> list[Group]:
     for group in groups:
         siblings[(group.stream, group.arch, group.strategy)].append(group)
     for family in siblings.values():
-        keys = sorted({k for g in family for k in g.config})
-        differing = [k for k in keys if len({_value_text(g.config.get(k)) for g in family}) > 1]
         for group in family:
-            extra = ", ".join(f"{k}={_value_text(group.config.get(k))}" for k in differing)
+            extra = differing_options(group, family)
             group.label = f"{group.strategy} ({extra})" if extra else group.strategy
     groups.sort(key=lambda g: (g.stream, g.arch, -(g.avg_top1.mean or float("-inf")), g.label))
     for members in by_stream_arch(groups).values():
         for rank, group in enumerate(members, start=1):
             group.rank = rank
     return groups
+
+
+def differing_options(group: Group, family: list[Group], ignore: tuple[str, ...] = ()) -> str:
+    """``key=value, ...`` of the options (but ``ignore``) in which the groups of
+    ``family`` differ, with ``group``'s values."""
+    keys = sorted({k for g in family for k in g.config} - set(ignore))
+    differing = [k for k in keys if len({_value_text(g.config.get(k)) for g in family}) > 1]
+    return ", ".join(f"{k}={_value_text(group.config.get(k))}" for k in differing)
 
 
 def by_stream_arch(groups: list[Group]) -> dict[tuple[str, str], list[Group]]:

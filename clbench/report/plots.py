@@ -8,6 +8,11 @@
 * ``orders``: top-1 error per task for each task order (PackNet paper, Figure 3), for
   groups whose runs used several orders.
 * ``storage``: storage (MB) against average final top-1 accuracy, one point per group.
+* ``prune-stages``: PackNet runs with ``--eval-pruning``: each pruned task's top-1 error
+  after training, right after pruning and after retraining, per prune ratio (PackNet
+  paper, Figure 4).
+* ``capacity``: PackNet groups (e.g. a prune-ratio sweep): each task's final top-1
+  error against the share of prunable weights still free after it.
 
 Figures stay bounded whatever the number of tasks: the heatmap is at most
 :data:`MAX_FIGURE_INCHES` a side, and the per-task figures (``old-tasks``, ``orders``)
@@ -17,6 +22,7 @@ show the first :data:`MAX_TASKS_SHOWN` tasks of the stream's order.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,7 +35,15 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from clbench.core.metrics import error  # noqa: E402
-from clbench.report.leaderboard import Group, by_stream_arch, default_task_order  # noqa: E402
+from clbench.core.record import PRUNE_STAGES  # noqa: E402
+from clbench.report.leaderboard import (  # noqa: E402
+    Group,
+    by_stream_arch,
+    default_task_order,
+    differing_options,
+)
+
+STAGE_NAMES = dict(zip(PRUNE_STAGES, ("after training", "right after pruning", "after retraining")))
 
 DPI = 100
 MAX_FIGURE_INCHES = 20.0
@@ -240,6 +254,132 @@ def storage_accuracy(groups: list[Group], out_dir: Path) -> Path | None:
     return _save(figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'storage')}.png")
 
 
+def _tasks_of(frame: pd.DataFrame, groups: list[Group]) -> list[str]:
+    """The tasks in ``frame`` in the stream's default order."""
+    present = set(frame["task"])
+    return [t for t in default_task_order([r for g in groups for r in g.records]) if t in present]
+
+
+def prune_stage_errors(groups: list[Group], out_dir: Path) -> Path | None:
+    """Top-1 error of each pruned task after training, right after pruning and after
+    retraining, per prune ratio (mean ± std over runs; PackNet paper, Figure 4). Groups
+    that differ in options other than the ratios get a row of panels each."""
+    staged = [g for g in groups if any(r.prune_stages for r in g.records)]
+    if not staged:
+        return None
+    variants = {id(g): differing_options(g, staged, ignore=("prune_ratios",)) for g in staged}
+    rows = [
+        {
+            "variant": variants[id(group)] or group.strategy,
+            "task": entry["task"],
+            "split": entry["split"],
+            "prune ratio": f"{entry['prune_ratio']:g}",
+            "stage": STAGE_NAMES[stage],
+            "top-1 error %": error(entry[stage]),
+        }
+        for group in staged
+        for run in group.records
+        for entry in run.prune_stages or []
+        for stage in PRUNE_STAGES
+        if entry.get(stage) is not None
+    ]
+    frame = pd.DataFrame(rows)
+    frame = frame.iloc[frame["prune ratio"].astype(float).argsort(kind="stable")]
+    tasks = _tasks_of(frame, staged)
+    several = frame["variant"].nunique() > 1
+    grid = sns.catplot(
+        data=frame,
+        kind="bar",
+        x="prune ratio",
+        y="top-1 error %",
+        hue="stage",
+        hue_order=list(STAGE_NAMES.values()),
+        col="task",
+        col_order=tasks,
+        col_wrap=None if several else min(5, len(tasks)),
+        row="variant" if several else None,
+        errorbar="sd",
+        sharex=False,  # each panel shows the ratios its task was pruned at, in order
+        height=3.0,
+        aspect=0.85,
+    )
+    grid.set_titles("{col_name}")
+    if several:  # the options of each row, on its first panel (they are long)
+        for axes, variant in zip(grid.axes[:, 0], grid.row_names):
+            axes.set_ylabel(f"{textwrap.fill(variant, 45)}\n\ntop-1 error %", fontsize=8)
+        for axes in grid.axes[1:].flat:
+            axes.set_title("")
+    splits = " / ".join(sorted(set(frame["split"])))
+    grid.figure.suptitle(
+        f"{groups[0].stream} / {groups[0].arch}: top-1 error ({splits} split) of each pruned "
+        "task after training, right after pruning, after retraining",
+        y=1.04,
+    )
+    name = _slug(groups[0].stream, groups[0].arch, "prune-stages")
+    return _save(grid.figure, out_dir / f"{name}.png")
+
+
+def capacity_tradeoff(groups: list[Group], out_dir: Path) -> Path | None:
+    """Each task's final top-1 error against the share of prunable weights still free
+    after it was packed (mean ± std over runs), one point per group, for two or more
+    groups reporting PackNet's weight usage (a prune-ratio sweep)."""
+    points = []
+    for group in groups:
+        for run in group.records:
+            usage = ((run.strategy_report or {}).get("weight_usage") or {}).get("total")
+            if not usage:
+                continue
+            taken = 0.0
+            for task, share, top1 in zip(run.tasks, usage["tasks"], run.final_top1):
+                taken += share
+                if top1 is not None:
+                    points.append((group.label, task, 100 * (1 - taken), error(top1)))
+    frame = pd.DataFrame(points, columns=["group", "task", "free", "error"])
+    if frame["group"].nunique() < 2:
+        return None
+    stats = frame.groupby(["task", "group"]).agg(
+        free=("free", "mean"), error=("error", "mean"), std=("error", "std")
+    )
+    tasks = _tasks_of(frame, groups)
+    labels = list(dict.fromkeys(frame["group"]))
+    colours = dict(zip(labels, sns.color_palette(n_colors=len(labels))))
+    figure, axes = plt.subplots(
+        1, len(tasks), figsize=(2.9 * len(tasks) + 0.6, 3.4), sharey=True, squeeze=False
+    )
+    for axis, task in zip(axes[0], tasks):
+        part = stats.loc[task].sort_values("free")
+        axis.plot(part["free"], part["error"], color="lightgrey", zorder=1)
+        for label, point in part.iterrows():
+            axis.errorbar(
+                point["free"],
+                point["error"],
+                yerr=0.0 if pd.isna(point["std"]) else point["std"],
+                fmt="o",
+                color=colours[label],
+                capsize=3,
+                label=label,
+            )
+        axis.set_title(task, fontsize=9)
+        axis.set_xlabel("free after it, % of weights", fontsize=8)
+    axes[0][0].set_ylabel("final top-1 error %")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=colours[k]) for k in labels]
+    columns = 1 if max(map(len, labels)) > 45 else min(3, len(labels))
+    figure.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=columns,
+        fontsize=8,
+        bbox_to_anchor=(0.5, -0.02),
+    )
+    figure.suptitle(
+        f"{groups[0].stream} / {groups[0].arch}: each task's error against the capacity "
+        "left free after it",
+        y=1.02,
+    )
+    return _save(figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'capacity')}.png")
+
+
 def plot_all(groups: list[Group], out_dir: Path) -> tuple[list[Path], list[str]]:
     """Write every figure; returns (paths written, messages about figures skipped)."""
     written: list[Path] = []
@@ -266,4 +406,9 @@ def plot_all(groups: list[Group], out_dir: Path) -> tuple[list[Path], list[str]]
             messages.append(f"{stream} / {arch}: no storage recorded; storage figure skipped")
         else:
             written.append(storage)
+        written += [
+            path
+            for path in (prune_stage_errors(members, out_dir), capacity_tradeoff(members, out_dir))
+            if path is not None
+        ]
     return written, messages

@@ -41,6 +41,7 @@ from clbench.plugins.learner_state import learner_state, rng_state, set_rng_stat
 from clbench.plugins.memory_pipeline import stream_pipeline
 from clbench.plugins.optimizer_state import FreshOptimizerState
 from clbench.plugins.progress import RichProgressPlugin
+from clbench.plugins.prune_stages import PruneStageEvaluation
 from clbench.plugins.selection import BestValidEpoch
 from clbench.plugins.speed import compile_backbone, speed_plugins
 from clbench.run.checkpoint import (
@@ -239,6 +240,9 @@ class _Run:
             self.capture,
             FiniteLossGuard(),
         ]
+        self.prune_stages = PruneStageEvaluation.for_run(config, stream, self.accuracy)
+        if self.prune_stages is not None:
+            plugins.append(self.prune_stages)
         self.selection = None
         if config.select == "best-valid":
             valid = stream.benchmark.valid_stream
@@ -251,6 +255,8 @@ class _Run:
         plugins = [pipeline, *plugins] if pipeline else plugins
         plugins += speed_plugins(config.precision, device)
         self.learner = self.spec.build(BuildContext(config, self.model, stream, device, plugins))
+        if self.prune_stages is not None:
+            self.prune_stages.listen(self.learner)
         self.train_loader, self.eval_loader = loader_options(stream, config.workers)
         self.record = new_record(config, stream, device)
         self.probes: list[dict] = []
@@ -384,6 +390,10 @@ class _Run:
                     self.spec.adopt_pretrained(self.learner, data, **self.train_loader)
                 if self.selection is not None:
                     self.record.add_selection(self.selection.selected)
+                if self.prune_stages is not None:
+                    self.record.add_prune_stages(
+                        self.stream.task_names[index], self.prune_stages.pop()
+                    )
                 trained = time.perf_counter()
                 self.learner.eval(
                     self.stream.benchmark.test_stream[: index + 1], **self.eval_loader

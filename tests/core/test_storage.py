@@ -18,7 +18,8 @@ def shared_network_storage(sizes: ModelSizes) -> dict:
 
 
 def packnet_storage(sizes: ModelSizes, tasks: int, per_task_bn: bool = False) -> dict:
-    return registry.packnet_storage(sizes, tasks, {"per_task_bn": per_task_bn}, False)
+    options = {o.dest: o.default for o in registry.STRATEGIES["packnet"].options}
+    return registry.packnet_storage(sizes, tasks, {**options, "per_task_bn": per_task_bn}, False)
 
 
 def piggyback_storage(sizes: ModelSizes, tasks: int, pretrained: bool) -> dict:

@@ -7,8 +7,9 @@ import inspect
 
 import pytest
 
-from strategies import ewc, lwf
-from strategies.packnet import PackNetPlugin
+from clbench.core.record import PRUNE_STAGES
+from strategies import ewc, lwf, registry
+from strategies.packnet import GRANULARITIES, STAGES, PackNetPlugin
 from strategies.piggyback import PiggybackPlugin
 from strategies.registry import STRATEGIES
 
@@ -33,7 +34,11 @@ def _option_defaults(name: str) -> dict:
 def test_command_line_defaults_equal_the_implementations():
     packnet = _keyword_defaults(PackNetPlugin.__init__)
     assert packnet["prune_ratio"] == float(_option_defaults("packnet")["prune_ratios"])
-    assert packnet["per_task_bn"] == _option_defaults("packnet")["per_task_bn"]
+    options = _option_defaults("packnet")
+    for name in ("per_task_bn", "per_task_bias", "train_layers", "prune_granularity"):
+        assert packnet[name] == options[name], name
+    assert registry.PACKNET_GRANULARITIES == GRANULARITIES
+    assert PRUNE_STAGES == STAGES  # the record's names of the stages the plugin reports
     piggyback = _keyword_defaults(PiggybackPlugin.__init__)
     options = _option_defaults("piggyback")
     assert piggyback["threshold"] == options["piggyback_threshold"]
