@@ -78,6 +78,19 @@ def make_template(
     )
 
 
+def drops_last_batch(images: int, batch_size: int) -> bool:
+    """Whether a training epoch over ``images`` drops its last mini-batch: only when that
+    batch would hold a single image, which BatchNorm cannot normalise in training mode
+    ("Expected more than 1 value per channel when training").
+
+    Reference training scripts differ: timm's ``create_loader`` drops every incomplete
+    last training batch (``drop_last=is_training``), torchvision's classification
+    references and the PackNet/Piggyback authors' loaders keep it. We keep it (the
+    papers' protocol) except in that one case, where one image per epoch is left out.
+    """
+    return images > 1 and images % batch_size == 1
+
+
 def batchnorm_modules(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """All BatchNorm layers inside ``module``."""
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -54,6 +54,7 @@ from clbench.run.fingerprint import outputs_digest, probe_batch, task_outputs
 from clbench.run.lock import run_folder_lock
 from strategies.base import BuildContext
 from strategies.registry import STRATEGIES
+from strategies.templates import drops_last_batch
 
 
 def resolve_device(name: str) -> torch.device:
@@ -353,9 +354,9 @@ class _Run:
                 if self.selection is not None:
                     self.selection.selected = None
                 if self.spec.trains_jointly or trains_task(self.config, self.stream, index):
-                    self.learner.train(data, eval_streams=[], **self.train_loader)
+                    self.learner.train(data, eval_streams=[], **self.train_options(data))
                 else:
-                    self.spec.adopt_pretrained(self.learner, data, **self.train_loader)
+                    self.spec.adopt_pretrained(self.learner, data, **self.train_options(data))
                 if self.selection is not None:
                     self.record.add_selection(self.selection.selected)
                 trained = time.perf_counter()
@@ -374,6 +375,15 @@ class _Run:
                 self.step += 1
                 self.save_task()
                 self.save_record()
+
+    def train_options(self, data) -> dict:
+        """Arguments of ``learner.train`` for one step: the DataLoader options, and
+        ``drop_last`` when a task's last batch would hold a single image
+        (:func:`strategies.templates.drops_last_batch`; joint training's batches are full)."""
+        options = dict(self.train_loader)
+        if not isinstance(data, list):
+            options["drop_last"] = drops_last_batch(len(data.dataset), self.config.batch_size)
+        return options
 
     def fingerprint(self, tasks, after: int) -> None:
         """Keep each task's outputs on its probe batch (see :mod:`clbench.run.fingerprint`)."""

@@ -154,3 +154,14 @@ def test_compare_prints_leaderboard_and_skips_bad_records(run_cli, tmp_path):
     assert code == 0
     assert "finetune" in out and "average" in out and "digits 0/1" in out
     assert "broken" in err and "running" in err
+
+
+def test_a_last_batch_of_one_image_trains(run_cli, tmp_path):
+    """Split-MNIST's 700 training images per task in batches of 699 leave a batch of one,
+    which BatchNorm cannot train on: it is dropped (Avalanche's DataLoader path)."""
+    argv = ("--epochs", "1", "--batch-size", "699", "--image-size", "8", "--results")
+    code, _, err = run_cli("run", "--strategy", "finetune", *argv, str(tmp_path))
+    assert code == 0, err
+    (record,) = find_records(tmp_path)
+    assert record["stream"]["images"]["train"] == [700] * 5
+    assert record["status"] == "complete"
