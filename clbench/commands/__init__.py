@@ -24,7 +24,7 @@ def stdout_console() -> Console:
 
 def scan_complete_records(root: Path, console: Console):
     """Scan ``root`` for run records (a :class:`clbench.report.scan.Scan`); report the
-    skipped ones on ``console``; bad input when there is no complete one."""
+    skipped ones and the duplicates on ``console``; bad input when there is no complete one."""
     from clbench.report.scan import scan_records
 
     if not root.is_dir():
@@ -32,6 +32,13 @@ def scan_complete_records(root: Path, console: Console):
     scan = scan_records(root)
     for path, reason in scan.skipped:
         console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
+    for path, kept in scan.duplicates:
+        console.print(
+            f"[yellow]duplicate[/] {path}: the same run (configuration and seed) as {kept}, "
+            "counted once",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not scan.records:
         raise UserError(f"no complete run records (record.json) under {root}")
     return scan
