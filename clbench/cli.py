@@ -32,7 +32,18 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from clbench.commands import bench, check, compare, data, listing, plot, run, storage, sweep
+    from clbench.commands import (
+        bench,
+        check,
+        compare,
+        data,
+        listing,
+        plot,
+        run,
+        runs,
+        storage,
+        sweep,
+    )
 
     parser = OneLineParser(
         prog="clbench",
@@ -40,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "task-incremental streams, with top-1/top-5, forgetting and storage.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for command in (run, compare, listing, storage, plot, bench, data, check, sweep):
+    for command in (run, runs, compare, listing, storage, plot, bench, data, check, sweep):
         command.add_parser(commands)
     return parser
 

@@ -192,7 +192,7 @@ def test_reporting_needs_no_training_machinery():
             assert not external_imports(module) & {"torch", "avalanche"}, module
 
 
-@pytest.mark.parametrize("command", ["list", "compare", "plot"])
+@pytest.mark.parametrize("command", ["list", "compare", "plot", "runs"])
 def test_commands_that_do_not_train_import_neither_torch_nor_avalanche(tmp_path, command):
     """``compare`` and friends start fast: importing Avalanche alone takes ~10 s."""
     from tests.report.test_leaderboard import write_results
