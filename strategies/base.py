@@ -60,6 +60,11 @@ task (see :mod:`clbench.core.storage`); ``first_task_pretrained``: task 0 is the
 network's own task (ImageNet)."""
 
 
+def lower_lr(config: dict) -> list[str]:
+    """What to try when a run's loss stopped being finite: a lower learning rate."""
+    return [f"a lower --lr (this run: {config['lr']:g})"]
+
+
 @dataclass(frozen=True)
 class StrategySpec:
     """A registered strategy.
@@ -69,7 +74,8 @@ class StrategySpec:
     ``train(list_of_all_experiences)`` call instead of one call per task, and its record
     holds only the final row of the accuracy matrix. ``old_tasks_exact`` promises that
     training a task never changes the outputs of an earlier one, bit for bit
-    (``clbench check`` verifies it).
+    (``clbench check`` verifies it). ``divergence_hints(config)`` says what to try when a
+    run with that (record's) configuration diverged.
 
     ``adopt_pretrained`` is called instead of ``train`` for task 0 when it is the
     pretrained network's own task (ImageNet), with its data or with an empty experience
@@ -90,6 +96,7 @@ class StrategySpec:
     options: Sequence[Option] = field(default_factory=tuple)
     trains_jointly: bool = False
     old_tasks_exact: bool = False
+    divergence_hints: Callable[[dict], list[str]] = lower_lr
 
     def module(self) -> ModuleType:
         """The implementation module (imported on first use)."""

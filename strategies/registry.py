@@ -19,7 +19,28 @@ from clbench.core.storage import (
     shared_network,
     with_extras,
 )
-from strategies.base import Option, StrategySpec
+from strategies.base import Option, StrategySpec, lower_lr
+
+
+def packnet_divergence_hints(config: dict) -> list[str]:
+    """PackNet freezes BatchNorm after the first task: its statistics then meet the
+    weights each new task trains, which a high learning rate can blow up."""
+    hints = lower_lr(config)
+    if not config["options"].get("per_task_bn"):
+        hints.append("--per-task-bn (BatchNorm is frozen after the first task)")
+    return hints
+
+
+def ewc_divergence_hints(config: dict) -> list[str]:
+    """A large EWC penalty makes SGD diverge (lr * lambda * F > 2)."""
+    return [f"a smaller --ewc-lambda (this run: {config['options']['ewc_lambda']:g})"] + lower_lr(
+        config
+    )
+
+
+def piggyback_divergence_hints(config: dict) -> list[str]:
+    """Piggyback trains with its own Adam learning rate."""
+    return [f"a lower --piggyback-lr (this run: {config['options']['piggyback_lr']:g})"]
 
 
 def shared_network_storage(
@@ -89,6 +110,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             implementation="strategies.packnet_harness",
             storage=packnet_storage,
             old_tasks_exact=True,
+            divergence_hints=packnet_divergence_hints,
             options=(
                 Option(
                     "--prune-ratios",
@@ -129,6 +151,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             implementation="strategies.piggyback_harness",
             storage=piggyback_storage,
             old_tasks_exact=True,
+            divergence_hints=piggyback_divergence_hints,
             options=(
                 Option(
                     "--piggyback-threshold",
@@ -189,6 +212,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             "tasks' weights",
             implementation="strategies.ewc",
             storage=shared_network_storage,
+            divergence_hints=ewc_divergence_hints,
             options=(
                 Option(
                     "--ewc-lambda",

@@ -186,8 +186,9 @@ def read_prior(config: RunConfig, device: torch.device, start: Start) -> Prior:
 
 
 def diverged_message(record: RunRecord, record_path: Path) -> str:
-    """One line: where the run diverged and where its record is."""
-    return f"run diverged: {record.error}; record: {record_path}"
+    """One line: where the run diverged, where its record is and what to try."""
+    hints = STRATEGIES[record.strategy].divergence_hints(record.config)
+    return f"run diverged: {record.error}; record: {record_path}; try {' or '.join(hints)}"
 
 
 class _Run:
