@@ -199,7 +199,10 @@ def handle(args: argparse.Namespace, console: Console) -> int:
 
     configs = configs_from_args(args)
     out = stdout_console()
-    for config in configs:
+    for number, config in enumerate(configs, start=1):
+        if len(configs) > 1:
+            order = ",".join(map(str, config.order))
+            console.print(f"order {number}/{len(configs)}: {order}", highlight=False)
         try:
             record = run(config, console, args.start)
         except RunDiverged as err:

@@ -38,7 +38,7 @@ from clbench.plugins.epoch_checkpoint import EpochCheckpointPlugin
 from clbench.plugins.learner_state import learner_state, rng_state, set_rng_state
 from clbench.plugins.memory_pipeline import stream_pipeline
 from clbench.plugins.optimizer_state import FreshOptimizerState
-from clbench.plugins.progress import RichProgressPlugin
+from clbench.plugins.progress import RichProgressPlugin, ValidationAccuracy
 from clbench.plugins.selection import BestValidEpoch
 from clbench.plugins.speed import compile_backbone, speed_plugins
 from clbench.run.checkpoint import (
@@ -228,7 +228,15 @@ class _Run:
         else:
             self.steps = list(enumerate(experiences))
         self.accuracy = TopkAccuracyPlugin()
-        self.progress = RichProgressPlugin(console, stream.task_names)
+        valid = stream.benchmark.valid_stream
+        self.selection = None
+        if config.select == "best-valid":
+            self.selection = BestValidEpoch(lambda label: valid[label].dataset)
+        self.progress = RichProgressPlugin(
+            console,
+            stream.task_names,
+            ValidationAccuracy(lambda label: valid[label].dataset, self.selection),
+        )
         self.capture = OutputCapturePlugin()
         self.epochs = EpochCheckpointPlugin(config.checkpoint_every, self.save_epoch)
         plugins = [
@@ -238,10 +246,7 @@ class _Run:
             self.capture,
             FiniteLossGuard(),
         ]
-        self.selection = None
-        if config.select == "best-valid":
-            valid = stream.benchmark.valid_stream
-            self.selection = BestValidEpoch(lambda label: valid[label].dataset)
+        if self.selection is not None:
             plugins.append(self.selection)
         plugins.append(self.epochs)
         # The pipeline serves a task before the epoch checkpoint plugin can set its
