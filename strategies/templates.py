@@ -63,8 +63,13 @@ def make_template(
     extra_plugins: Sequence[SupervisedPlugin] = (),
 ) -> SupervisedTemplate:
     """An Avalanche ``template`` with ``optimizer``, the run's batch size, epochs and LR
-    schedule (``--lr-step``), cross-entropy, ``extra_plugins`` then the harness plugins."""
+    schedule (``--lr-step``), cross-entropy, ``extra_plugins`` then the harness plugins.
+    An ``EvaluationPlugin`` among the harness plugins (``--log``) is the template's
+    evaluator, otherwise one that logs nothing; Avalanche puts the evaluator after every
+    plugin, so the plugins' positions (checkpoint keys) do not depend on it."""
     config = ctx.config
+    evaluator = next((p for p in ctx.plugins if isinstance(p, EvaluationPlugin)), None)
+    plugins = [p for p in ctx.plugins if p is not evaluator]
     return template(
         model=ctx.model,
         optimizer=optimizer,
@@ -73,8 +78,8 @@ def make_template(
         train_epochs=config.epochs,
         eval_mb_size=max(config.batch_size, 256),
         device=ctx.device,
-        plugins=[*extra_plugins, *lr_schedule_plugins(optimizer, config), *ctx.plugins],
-        evaluator=quiet_evaluator(),
+        plugins=[*extra_plugins, *lr_schedule_plugins(optimizer, config), *plugins],
+        evaluator=evaluator or quiet_evaluator(),
     )
 
 

@@ -68,12 +68,12 @@ def _add_flag(parser, name: str, flag: Flag, default: Any) -> None:
     help_text = flag.help
     if name in CHOICES_IN_HELP:
         help_text += f": {', '.join(CHOICES_IN_HELP[name])}"
-    if default is not None and flag.action is None:
+    if default is not None and flag.parse is not None:
         help_text += f" (default {default})"
     kwargs: dict[str, Any] = {"dest": name, "help": help_text, "default": None}
     if flag.action is not None:
         kwargs["action"] = flag.action
-    else:
+    if flag.parse is not None:  # a value (``extend``: each one adds to a list)
         kwargs.update(type=_argument_type(flag.parse), choices=flag.choices)
         if flag.metavar:
             kwargs["metavar"] = flag.metavar

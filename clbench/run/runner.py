@@ -36,6 +36,7 @@ from clbench.plugins.capture import OutputCapturePlugin
 from clbench.plugins.divergence import FiniteLossGuard, NonFiniteLoss
 from clbench.plugins.epoch_checkpoint import EpochCheckpointPlugin
 from clbench.plugins.learner_state import learner_state, rng_state, set_rng_state
+from clbench.plugins.loggers import RunLogging
 from clbench.plugins.memory_pipeline import stream_pipeline
 from clbench.plugins.optimizer_state import FreshOptimizerState
 from clbench.plugins.progress import RichProgressPlugin, ValidationAccuracy
@@ -254,6 +255,9 @@ class _Run:
         pipeline = self._pipeline(console) if config.pipeline == "memory" else None
         plugins = [pipeline, *plugins] if pipeline else plugins
         plugins += speed_plugins(config.precision, device)
+        self.logging = RunLogging(config.log) if config.log else None
+        if self.logging is not None:
+            plugins.append(self.logging)
         self.learner = self.spec.build(BuildContext(config, self.model, stream, device, plugins))
         self.train_loader, self.eval_loader = loader_options(stream, config.workers)
         self.record = new_record(config, stream, device)
@@ -350,7 +354,12 @@ class _Run:
     def train(self) -> None:
         """Train the remaining steps; after each, evaluate, fingerprint and checkpoint."""
         num_tasks = len(self.stream.tasks)
-        with self.progress:
+        logging = (
+            self.logging.open(self.run_dir, self.config.run_id, asdict(self.config))
+            if self.logging is not None
+            else contextlib.nullcontext()
+        )
+        with self.progress, logging:
             while self.step < len(self.steps):
                 index, data = self.steps[self.step]
                 pending = self.epochs.pending
