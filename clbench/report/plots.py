@@ -1,18 +1,26 @@
 """Figures of the run records under a folder (seaborn, Agg backend, PNG files).
 
 * ``heatmap``: the mean top-1 accuracy matrix of each group (runs of its most common task
-  order; rows = after training a task, columns = evaluated task).
-* ``old-tasks``: per stream / architecture, one panel per group: each task's accuracy
-  after every later task (PackNet paper, Figure 2), mean ± std over the runs of the
-  group's most common order.
+  order; rows = after training a task, columns = evaluated task; joint training has
+  only its final row). One colour scale per stream / architecture, spanning the
+  accuracies its groups reached (not 0-100), so the differences that matter show and
+  the heatmaps of one stream compare.
+* ``old-tasks``: per stream / architecture, one panel per group trained task by task:
+  each task's accuracy after every later task (PackNet paper, Figure 2), mean ± std
+  over the runs of the group's most common order.
 * ``orders``: top-1 error per task for each task order (PackNet paper, Figure 3), for
   groups whose runs used several orders.
-* ``storage``: storage (MB) against average final top-1 accuracy, one point per group.
+* ``storage``: storage (MB) against average final top-1 accuracy, one labelled point per
+  group (labels moved apart where points are close).
+
+Tick labels that would overlap are turned; legends sit outside the panels.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -26,6 +34,13 @@ import seaborn as sns  # noqa: E402
 from clbench.core.metrics import error  # noqa: E402
 from clbench.report.leaderboard import Group, by_stream_arch, default_task_order  # noqa: E402
 
+MIN_SCALE_SPAN = 5
+"""Fewest accuracy points a heatmap colour scale spans."""
+TITLE_WIDTH = 60
+"""Characters per line of a heatmap's title."""
+LABEL_CLUSTER_PX = 40
+"""Points closer than this (pixels, horizontally) share a column of labels."""
+
 
 def _slug(*parts: str) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9.-]+", "_", part).strip("_") for part in parts)
@@ -37,6 +52,28 @@ def _reference_runs(group: Group) -> tuple[tuple[str, ...], list[dict]]:
     return order, [r for r in group.records if tuple(r.tasks) == order]
 
 
+def only_final_row(group: Group) -> bool:
+    """Whether the group's records hold only the final row of the accuracy matrix (joint
+    training: no task was trained alone)."""
+    return all(v is None for r in group.records for row in r.acc_top1[:-1] for v in row)
+
+
+def _overlap(boxes) -> bool:
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def turn_overlapping_tick_labels(figure: plt.Figure) -> None:
+    """Turn the x tick labels of every panel by 30 degrees where they would overlap."""
+    renderer = figure.canvas.get_renderer()
+    for axes in figure.axes:
+        labels = [label for label in axes.get_xticklabels() if label.get_text()]
+        if _overlap([label.get_window_extent(renderer) for label in labels]):
+            for label in labels:
+                label.set_rotation(30)
+                label.set_horizontalalignment("right")
+                label.set_rotation_mode("anchor")
+
+
 def _save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100, bbox_inches="tight")
@@ -44,8 +81,10 @@ def _save(figure: plt.Figure, path: Path) -> Path:
     return path
 
 
-def accuracy_heatmap(group: Group, out_dir: Path) -> Path:
-    """Mean top-1 accuracy matrix of the group's reference-order runs."""
+def accuracy_matrix(group: Group) -> pd.DataFrame:
+    """Mean top-1 accuracy of the group's reference-order runs: rows ``after <task>``
+    (only those with a value: joint training has its final row alone), columns the
+    evaluated tasks in training order."""
     order, runs = _reference_runs(group)
     cells = pd.DataFrame(
         [
@@ -59,30 +98,52 @@ def accuracy_heatmap(group: Group, out_dir: Path) -> Path:
     )
     matrix = cells.pivot_table(index="after", columns="task", values="accuracy", aggfunc="mean")
     matrix = matrix.reindex(index=[f"after {t}" for t in order], columns=list(order))
-    size = max(4.0, 1.1 * len(order) + 2)
-    figure, axes = plt.subplots(figsize=(size + 1, size))
+    return matrix.dropna(how="all").astype(float)
+
+
+def colour_scale(matrices: list[pd.DataFrame]) -> tuple[float, float]:
+    """(lowest, highest) accuracy of ``matrices``, widened to whole percent and to at
+    least :data:`MIN_SCALE_SPAN` points."""
+    values = pd.concat([m.stack() for m in matrices])
+    low, high = math.floor(values.min()), math.ceil(values.max())
+    if high - low < MIN_SCALE_SPAN:
+        low = max(0, high - MIN_SCALE_SPAN)
+        high = low + MIN_SCALE_SPAN
+    return low, high
+
+
+def accuracy_heatmap(
+    group: Group, matrix: pd.DataFrame, scale: tuple[float, float], out_dir: Path
+) -> Path:
+    """The group's accuracy matrix (:func:`accuracy_matrix`) on the colour ``scale``."""
+    order, runs = _reference_runs(group)
+    rows, columns = matrix.shape
+    figure, axes = plt.subplots(figsize=(1.1 * columns + 3.5, 0.8 * rows + 2.2))
+    labels = ["after all tasks, jointly"] if only_final_row(group) else list(matrix.index)
     sns.heatmap(
-        matrix.astype(float),
-        annot=len(order) <= 10,
+        matrix,
+        annot=columns <= 10,
         fmt=".1f",
         cmap="viridis",
-        vmin=0,
-        vmax=100,
+        vmin=scale[0],
+        vmax=scale[1],
         cbar_kws={"label": "top-1 accuracy %"},
+        yticklabels=labels,
         ax=axes,
     )
-    axes.set_title(
-        f"{group.label} on {group.stream} / {group.arch}\n"
-        f"mean of {len(runs)} run(s), order {' > '.join(order)}",
-        fontsize=9,
-    )
+    axes.tick_params(axis="y", labelrotation=0)
+    order_text = " > ".join(name.replace(" ", "\N{NO-BREAK SPACE}") for name in order)
+    title = f"{group.label} on {group.stream} / {group.arch}: mean of {len(runs)} run(s)\n"
+    axes.set_title(title + textwrap.fill(f"order {order_text}", TITLE_WIDTH), fontsize=9)
     axes.set_xlabel("evaluated task")
     axes.set_ylabel("")
+    turn_overlapping_tick_labels(figure)
     return _save(figure, out_dir / f"{_slug(group.stream, group.arch, 'heatmap', group.label)}.png")
 
 
 def old_task_curves(groups: list[Group], out_dir: Path) -> Path:
-    """Each task's accuracy after it and every later task, one panel per group."""
+    """Each task's accuracy after it and every later task, one panel per group (groups
+    trained task by task: see :func:`only_final_row`)."""
     rows = []
     for group in groups:
         order, runs = _reference_runs(group)
@@ -115,6 +176,7 @@ def old_task_curves(groups: list[Group], out_dir: Path) -> Path:
         aspect=1.2,
     )
     grid.set(xticks=range(1, len(tasks) + 1))
+    grid.set_titles("{col_name}")
     grid.figure.suptitle(
         f"{groups[0].stream} / {groups[0].arch}: accuracy of old tasks as tasks are added",
         y=1.03,
@@ -142,8 +204,9 @@ def order_errors(groups: list[Group], out_dir: Path) -> Path | None:
         if value is not None
     ]
     tasks = default_task_order([r for g in several for r in g.records])
+    frame = pd.DataFrame(rows)
     grid = sns.catplot(
-        data=pd.DataFrame(rows),
+        data=frame,
         kind="bar",
         x="task",
         y="top-1 error %",
@@ -155,12 +218,74 @@ def order_errors(groups: list[Group], out_dir: Path) -> Path | None:
         height=3.4,
         aspect=1.3,
     )
+    grid.set_titles("{col_name}")
+    sns.move_legend(
+        grid,
+        "upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(3, len(set(frame["order"]))),
+        title="task order",
+        frameon=False,
+    )
+    turn_overlapping_tick_labels(grid.figure)
     grid.figure.suptitle(f"{groups[0].stream} / {groups[0].arch}: error per task order", y=1.03)
     return _save(grid.figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'orders')}.png")
 
 
+def _spread(positions: list[float], gap: float, low: float, high: float) -> list[float]:
+    """``positions`` (sorted) moved apart to at least ``gap`` from each other, within
+    [low, high] where they fit: pushed up from the lowest, then back down from ``high``."""
+    placed: list[float] = []
+    for position in positions:
+        placed.append(max(position, low, placed[-1] + gap) if placed else max(position, low))
+    for index in range(len(placed) - 1, -1, -1):
+        ceiling = high if index == len(placed) - 1 else placed[index + 1] - gap
+        placed[index] = min(placed[index], ceiling)
+    return placed
+
+
+def label_points(axes: plt.Axes, points: list[tuple[str, float, float]], fontsize: float) -> None:
+    """Label each (text, x, y) point of ``axes``. Points less than
+    :data:`LABEL_CLUSTER_PX` apart horizontally share a column of labels beside them (to
+    the right; to the left in the right third of the axes), moved apart vertically so
+    that none overlaps another, with a leader line where a label had to move."""
+    axes.set_xlim(axes.get_xlim())  # fixed now, so that pixels map to data as when drawn
+    axes.set_ylim(axes.get_ylim())
+    renderer = axes.figure.canvas.get_renderer()
+    box = axes.get_window_extent(renderer)
+    probe = axes.text(0, 0, "Mg", fontsize=fontsize)
+    gap = probe.get_window_extent(renderer).height * 1.25
+    probe.remove()
+    to_pixels, to_data = axes.transData, axes.transData.inverted()
+    pixels = sorted((*to_pixels.transform((x, y)), text) for text, x, y in points)
+    clusters: list[list[tuple[float, float, str]]] = []
+    for point in pixels:
+        if clusters and point[0] - clusters[-1][-1][0] < LABEL_CLUSTER_PX:
+            clusters[-1].append(point)
+        else:
+            clusters.append([point])
+    for members in clusters:
+        left = members[0][0] > box.x0 + 2 * box.width / 3
+        column = members[0][0] - 16 if left else members[-1][0] + 16
+        members.sort(key=lambda member: member[1])
+        placed = _spread([py for _, py, _ in members], gap, box.y0 + gap / 2, box.y1 - gap / 2)
+        for (px, py, text), ty in zip(members, placed):
+            moved = abs(ty - py) > gap / 4 or abs(column - px) > 18
+            axes.annotate(
+                text,
+                to_data.transform((px, py)),
+                xytext=to_data.transform((column, ty)),
+                textcoords="data",
+                ha="right" if left else "left",
+                va="center",
+                fontsize=fontsize,
+                arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6} if moved else None,
+            )
+
+
 def storage_accuracy(groups: list[Group], out_dir: Path) -> Path | None:
-    """Storage MB against average final top-1 accuracy (mean ± std), one point per group."""
+    """Storage MB against average final top-1 accuracy (mean ± std), one labelled point
+    per group."""
     points = [
         (g.label, g.storage_mb, g.avg_top1.mean, g.avg_top1.std or 0.0)
         for g in groups
@@ -169,7 +294,7 @@ def storage_accuracy(groups: list[Group], out_dir: Path) -> Path | None:
     if not points:
         return None
     frame = pd.DataFrame(points, columns=["strategy", "storage MB", "average top-1 %", "std"])
-    figure, axes = plt.subplots(figsize=(6.5, 4.5))
+    figure, axes = plt.subplots(figsize=(7.5, 5))
     axes.errorbar(
         frame["storage MB"],
         frame["average top-1 %"],
@@ -178,19 +303,14 @@ def storage_accuracy(groups: list[Group], out_dir: Path) -> Path | None:
         ecolor="grey",
         capsize=3,
     )
-    sns.scatterplot(data=frame, x="storage MB", y="average top-1 %", hue="strategy", s=70, ax=axes)
-    for _, point in frame.iterrows():
-        axes.annotate(
-            point["strategy"],
-            (point["storage MB"], point["average top-1 %"]),
-            textcoords="offset points",
-            xytext=(5, 5),
-            fontsize=8,
-        )
+    sns.scatterplot(
+        data=frame, x="storage MB", y="average top-1 %", hue="strategy", s=60, legend=False, ax=axes
+    )
     if frame["storage MB"].max() > 10 * frame["storage MB"].min():
         axes.set_xscale("log")
+    axes.margins(x=0.25, y=0.12)
     axes.set_title(f"{groups[0].stream} / {groups[0].arch}: storage vs average accuracy")
-    axes.legend(fontsize=7, loc="best")
+    label_points(axes, [(p[0], p[1], p[2]) for p in points], fontsize=8)
     return _save(figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'storage')}.png")
 
 
@@ -199,8 +319,21 @@ def plot_all(groups: list[Group], out_dir: Path) -> tuple[list[Path], list[str]]
     written: list[Path] = []
     messages: list[str] = []
     for (stream, arch), members in by_stream_arch(groups).items():
-        written += [accuracy_heatmap(group, out_dir) for group in members]
-        written.append(old_task_curves(members, out_dir))
+        matrices = [accuracy_matrix(group) for group in members]
+        scale = colour_scale(matrices)
+        written += [
+            accuracy_heatmap(group, matrix, scale, out_dir)
+            for group, matrix in zip(members, matrices)
+        ]
+        sequential = [group for group in members if not only_final_row(group)]
+        if sequential:
+            written.append(old_task_curves(sequential, out_dir))
+        if len(sequential) < len(members):
+            joint = ", ".join(g.label for g in members if only_final_row(g))
+            messages.append(
+                f"{stream} / {arch}: {joint} trained all tasks at once (no accuracy after each "
+                "task): not in the old-tasks figure"
+            )
         orders = order_errors(members, out_dir)
         if orders is None:
             messages.append(
