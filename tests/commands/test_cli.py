@@ -160,11 +160,11 @@ def test_compare_prints_leaderboard_and_skips_bad_records(run_cli, tmp_path):
 def test_run_tables_on_stdout_logs_in_its_folder_and_a_lone_last_batch(
     run_cli, tmp_path, monkeypatch
 ):
-    """One small run checks three promises: stdout holds the result table only (progress
-    and messages go to stderr); --log writes TensorBoard, CSV and offline W&B logs into
-    the run folder without changing the run's identity; Split-MNIST's 700 training
-    images per task in batches of 699 leave a batch of one, which BatchNorm cannot
-    train on: it is dropped (Avalanche's DataLoader path)."""
+    """One small run checks three promises: stdout holds the results only (progress and
+    messages go to stderr), of run and of check; --log writes TensorBoard, CSV and
+    offline W&B logs into the run folder without changing the run's identity;
+    Split-MNIST's 700 training images per task in batches of 699 leave a batch of one,
+    which BatchNorm cannot train on: it is dropped (Avalanche's DataLoader path)."""
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline by default
     argv = ("--epochs", "1", "--batch-size", "699", "--image-size", "8")
     logs = ("--log", "tensorboard,csv", "--log", "wandb")
@@ -186,3 +186,5 @@ def test_run_tables_on_stdout_logs_in_its_folder_and_a_lone_last_batch(
     assert len(evaluations) == 1 + 15  # after task k, tasks 0..k: not the fingerprint probes
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    code, out, err = run_cli("check", str(run_dir))
+    assert code == 0 and not err and "tasks drifted (finetune promises no exactness)" in out
