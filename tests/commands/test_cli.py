@@ -91,6 +91,7 @@ def test_same_seed_same_record_values(run_cli, tmp_path):
         ),
         (["run", "--strategy", "finetune", "--epochs", "x"], "invalid int value"),
         (["run", "--strategy", "finetune", "--epochs", "-1"], "--epochs must be an integer >= 1"),
+        (["run", "--strategy", "finetune", "--epochs", "0"], "--epochs must be an integer >= 1"),
         (
             ["run", "--strategy", "finetune", "--batch-size", "0"],
             "--batch-size must be an integer >= 1",
