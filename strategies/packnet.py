@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from avalanche.core import SupervisedPlugin
-from avalanche.models import MultiHeadClassifier
+from avalanche.models import IncrementalClassifier, MultiHeadClassifier
 from avalanche.models.utils import avalanche_forward
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm, _NormBase
@@ -162,9 +162,39 @@ def packed_task_labels(model: nn.Module) -> list[int]:
     return [] if labels is None else [int(t) for t in labels.tolist()]
 
 
+def _create_heads(model: nn.Module, state_dict: dict[str, Tensor]) -> None:
+    """Give every Avalanche ``MultiHeadClassifier`` of ``model`` the heads ``state_dict``
+    holds, sized as there (a fresh one has only head 0; the others are created as tasks
+    arrive)."""
+    for name, module in model.named_modules():
+        if not isinstance(module, MultiHeadClassifier):
+            continue
+        owner = f"{name}." if name else ""
+        prefix = f"{owner}classifiers."
+        for key, weight in state_dict.items():
+            task, _, rest = key.removeprefix(prefix).partition(".")
+            if not key.startswith(prefix) or rest != "classifier.weight":
+                continue
+            head = module.classifiers[task] if task in module.classifiers else None
+            if head is None or head.classifier.weight.shape != weight.shape:
+                out_features, in_features = weight.shape
+                head = IncrementalClassifier(
+                    in_features, out_features, masking=False, auto_adapt=False
+                ).to(weight.device)
+                module.classifiers[task] = head
+            for buffer, value in list(head.named_buffers()):  # unit masks grow apart
+                holder, _, leaf = buffer.rpartition(".")
+                saved = state_dict.get(f"{prefix}{task}.{buffer}", value)
+                head.get_submodule(holder).register_buffer(leaf, torch.zeros_like(saved))
+            units = f"active_units_T{task}"
+            module.register_buffer(units, torch.zeros_like(state_dict[f"{owner}{units}"]))
+
+
 def load_packnet_state(model: nn.Module, state_dict: dict[str, Tensor]) -> None:
     """Register the PackNet buffers found in ``state_dict`` on a freshly built ``model``
-    (same architecture), then load ``state_dict`` strictly."""
+    (same architecture), then load ``state_dict`` strictly. The heads of an Avalanche
+    ``MultiHeadClassifier`` that ``state_dict`` holds and ``model`` lacks are created."""
+    _create_heads(model, state_dict)
     for key, value in state_dict.items():
         prefix, _, name = key.rpartition(".")
         if not name.startswith("packnet_"):

@@ -30,7 +30,28 @@ from clbench.core.storage import (
     with_extras,
 )
 from strategies import packnet_options
-from strategies.base import Option, Phase, StrategySpec
+from strategies.base import Option, Phase, StrategySpec, lower_lr
+
+
+def packnet_divergence_hints(config: dict) -> list[str]:
+    """PackNet freezes BatchNorm after the first task: its statistics then meet the
+    weights each new task trains, which a high learning rate can blow up."""
+    hints = lower_lr(config)
+    if not config["options"].get("per_task_bn"):
+        hints.append("--per-task-bn (BatchNorm is frozen after the first task)")
+    return hints
+
+
+def ewc_divergence_hints(config: dict) -> list[str]:
+    """A large EWC penalty makes SGD diverge (lr * lambda * F > 2)."""
+    return [f"a smaller --ewc-lambda (this run: {config['options']['ewc_lambda']:g})"] + lower_lr(
+        config
+    )
+
+
+def piggyback_divergence_hints(config: dict) -> list[str]:
+    """Piggyback trains with its own Adam learning rate."""
+    return [f"a lower --piggyback-lr (this run: {config['options']['piggyback_lr']:g})"]
 
 
 def shared_network_storage(
@@ -162,6 +183,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             frozen=PACKNET_FROZEN,
             phases=PACKNET_PHASES,
             normalize=packnet_options.normalize,
+            divergence_hints=packnet_divergence_hints,
             options=(
                 Option(
                     "--prune-ratios",
@@ -262,6 +284,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             phases=(Phase("", lr="piggyback_lr"),),
             unused=("lr", "momentum"),
             batchnorm_modes=("frozen",),
+            divergence_hints=piggyback_divergence_hints,
             options=(
                 Option(
                     "--piggyback-threshold",
@@ -327,6 +350,7 @@ STRATEGIES: Registry[StrategySpec] = Registry(
             implementation="strategies.ewc",
             storage=shared_network_storage,
             frozen=Setting("nothing: a quadratic penalty anchors the backbone", EWC_PAPER),
+            divergence_hints=ewc_divergence_hints,
             options=(
                 Option(
                     "--ewc-lambda",

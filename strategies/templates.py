@@ -80,10 +80,15 @@ def make_template(
 ) -> SupervisedTemplate:
     """An Avalanche ``template`` with ``optimizer``, the run's batch size, epochs and LR
     schedule (``--lr-step``), cross-entropy, ``extra_plugins`` (after
-    :class:`FrozenBatchNorm` with ``--batchnorm frozen``) then the harness plugins."""
+    :class:`FrozenBatchNorm` with ``--batchnorm frozen``) then the harness plugins.
+    An ``EvaluationPlugin`` among the harness plugins (``--log``) is the template's
+    evaluator, otherwise one that logs nothing; Avalanche puts the evaluator after every
+    plugin, so the plugins' positions (checkpoint keys) do not depend on it."""
     config = ctx.config
     if config.batchnorm == "frozen":
         extra_plugins = [FrozenBatchNorm(), *extra_plugins]
+    evaluator = next((p for p in ctx.plugins if isinstance(p, EvaluationPlugin)), None)
+    plugins = [p for p in ctx.plugins if p is not evaluator]
     return template(
         model=ctx.model,
         optimizer=optimizer,
@@ -92,9 +97,22 @@ def make_template(
         train_epochs=config.epochs,
         eval_mb_size=max(config.batch_size, 256),
         device=ctx.device,
-        plugins=[*extra_plugins, *lr_schedule_plugins(optimizer, config), *ctx.plugins],
-        evaluator=quiet_evaluator(),
+        plugins=[*extra_plugins, *lr_schedule_plugins(optimizer, config), *plugins],
+        evaluator=evaluator or quiet_evaluator(),
     )
+
+
+def drops_last_batch(images: int, batch_size: int) -> bool:
+    """Whether a training epoch over ``images`` drops its last mini-batch: only when that
+    batch would hold a single image, which BatchNorm cannot normalise in training mode
+    ("Expected more than 1 value per channel when training").
+
+    Reference training scripts differ: timm's ``create_loader`` drops every incomplete
+    last training batch (``drop_last=is_training``), torchvision's classification
+    references and the PackNet/Piggyback authors' loaders keep it. We keep it (the
+    papers' protocol) except in that one case, where one image per epoch is left out.
+    """
+    return images > 1 and images % batch_size == 1
 
 
 def batchnorm_modules(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

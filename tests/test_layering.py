@@ -215,7 +215,7 @@ def test_serving_a_packed_model_needs_no_training_machinery(entry):
     assert not set().union(*map(external_imports, reached)) & {"avalanche"}
 
 
-@pytest.mark.parametrize("command", ["list", "compare", "plot"])
+@pytest.mark.parametrize("command", ["list", "compare", "plot", "runs"])
 def test_commands_that_do_not_train_import_neither_torch_nor_avalanche(tmp_path, command):
     """``compare`` and friends start fast: importing Avalanche alone takes ~10 s."""
     from tests.report.test_leaderboard import write_results

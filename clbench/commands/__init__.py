@@ -24,8 +24,8 @@ def stdout_console() -> Console:
 
 def scan_complete_records(root: Path, console: Console, required: bool = True):
     """Scan ``root`` for run records (a :class:`clbench.report.scan.Scan`); report the
-    skipped ones on ``console``; bad input when there is no complete one (``required``;
-    otherwise a missing folder holds none)."""
+    skipped ones and the duplicates on ``console``; bad input when there is no complete one
+    (``required``; otherwise a missing folder holds none)."""
     from clbench.report.scan import Scan, scan_records
 
     if not root.is_dir():
@@ -35,6 +35,13 @@ def scan_complete_records(root: Path, console: Console, required: bool = True):
     scan = scan_records(root)
     for path, reason in scan.skipped:
         console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
+    for path, kept in scan.duplicates:
+        console.print(
+            f"[yellow]duplicate[/] {path}: the same run (configuration and seed) as {kept}, "
+            "counted once",
+            highlight=False,
+            soft_wrap=True,
+        )
     if required and not scan.records:
         raise UserError(f"no complete run records (record.json) under {root}")
     return scan

@@ -72,7 +72,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     out.print(table)
     differ = sum(not row["exact"] for row in rows)
     if record.status != "complete":
-        out.print(f"note: the run is not complete (status {record.status})", markup=False)
+        console.print(f"note: the run is not complete (status {record.status})", markup=False)
     if not exact:
         out.print(
             f"{differ} of {len(rows)} tasks drifted ({config.strategy} promises no exactness)"

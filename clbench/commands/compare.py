@@ -64,7 +64,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         text = {
             "markdown": markdown,
             "csv": table_csv,
-            "json": to_json(groups, scan.skipped),
+            "json": to_json(groups, scan.skipped, scan.duplicates),
             "latex": to_latex(groups),
         }[args.format]
         print(text, end="" if text.endswith("\n") else "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -63,12 +64,11 @@ def status_table(stream: str, statuses: list, optional: set[str]) -> Table:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from benchmarks.datasets import check_data_root
     from benchmarks.inventory import inspect
 
     STREAMS.check(args.stream)
     keys = stream_datasets(args.stream)
-    root = args.data_root if keys == ["mnist"] else check_data_root(args.data_root)
+    root = Path(args.data_root)
     optional = {PRETRAINED_TASK} if keys[0] == PRETRAINED_TASK else set()
     statuses = [inspect(key, root) for key in keys]
     out = stdout_console()
@@ -90,8 +90,9 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         else:
             out.print(f"{status.key}: {status.problem}", soft_wrap=True, highlight=False)
     if blocking:
+        where = f"{root}" if root.is_dir() else f"{root} (no such folder)"
         raise UserError(
-            f"{args.stream} cannot run from {root}: "
+            f"{args.stream} cannot run from {where}: "
             + ", ".join(f"{s.key} {s.state}" for s in blocking)
         )
     out.print(f"{args.stream} can run from {root}", highlight=False)

@@ -70,14 +70,14 @@ def _add_flag(parser, name: str, flag: Flag, default: Any) -> None:
     help_text = flag.help
     if name in CHOICES_IN_HELP:
         help_text += f": {', '.join(CHOICES_IN_HELP[name])}"
-    if default is not None and flag.action is None:
+    if default is not None and flag.parse is not None:
         help_text += f" (default {default})"
     elif name in PROTOCOL_KEYS:
         help_text += " (default: the stream's protocol for the strategy, below)"
     kwargs: dict[str, Any] = {"dest": name, "help": help_text, "default": None}
     if flag.action is not None:
         kwargs["action"] = flag.action
-    else:
+    if flag.parse is not None:  # a value (``extend``: each one adds to a list)
         kwargs.update(type=_argument_type(flag.parse), choices=flag.choices)
         if flag.metavar:
             kwargs["metavar"] = flag.metavar
@@ -215,7 +215,10 @@ def handle(args: argparse.Namespace, console: Console) -> int:
 
     configs = configs_from_args(args)
     out = stdout_console()
-    for config in configs:
+    for number, config in enumerate(configs, start=1):
+        if len(configs) > 1:
+            order = ",".join(map(str, config.order))
+            console.print(f"order {number}/{len(configs)}: {order}", highlight=False)
         try:
             record = run(config, console, args.start)
         except RunDiverged as err:

@@ -29,6 +29,7 @@ NOT_IDENTITY = (
     "workers",
     "cache_dir",
     "compile",
+    "log",
 )
 RECORDED_BEFORE = {
     "pipeline": "loader",
@@ -42,6 +43,7 @@ SELECTIONS = ("last", "best-valid")
 BATCHNORM_MODES = ("train", "frozen")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+LOGGERS = ("tensorboard", "csv", "wandb")
 MAX_DEFAULT_WORKERS = 8
 
 
@@ -50,7 +52,8 @@ class Flag:
     """How a :class:`RunConfig` field appears on ``run``'s command line.
 
     ``parse`` turns the text into the value (``None`` for a boolean switch, whose
-    ``action`` is ``store_true`` or ``store_false``); ``check`` returns why a value is
+    ``action`` is ``store_true`` or ``store_false``; with ``action="extend"`` it returns
+    a list, and each use of the flag adds to it); ``check`` returns why a value is
     invalid (None when valid); ``group`` is the help section.
     """
 
@@ -236,6 +239,19 @@ class RunConfig:
             "decoded-image cache (default $CLBENCH_CACHE_DIR or ~/.cache/clbench/decoded)",
             group="speed",
             metavar="DIR",
+        ),
+    )
+    log: list[str] | None = _option(
+        None,
+        Flag(
+            "--log",
+            "also log per-epoch training loss and accuracy and per-task test loss and "
+            f"accuracy through Avalanche's loggers, into the run folder: {', '.join(LOGGERS)} "
+            "(repeatable or a comma list; W&B offline unless WANDB_MODE is set)",
+            domains.name_list,
+            domains.names_from(LOGGERS),
+            action="extend",
+            metavar="NAME[,NAME]",
         ),
     )
     options: dict = field(default_factory=dict)

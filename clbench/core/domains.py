@@ -131,3 +131,23 @@ def int_list(text: str) -> list[int]:
         return [int(part) for part in text.split(",")]
     except ValueError:
         raise ValueError(f"expected comma-separated integers: '{text}'") from None
+
+
+def name_list(text: str) -> list[str]:
+    """Parse ``csv,tensorboard`` (names, surrounding spaces ignored)."""
+    names = [part.strip() for part in text.split(",")]
+    if not all(names):
+        raise ValueError(f"expected comma-separated names: '{text}'")
+    return names
+
+
+def names_from(choices: tuple[str, ...]) -> Check:
+    """A list of names, each one of ``choices``."""
+
+    def check(value: Any) -> str | None:
+        unknown = [name for name in value or [] if name not in choices]
+        if not unknown:
+            return None
+        return f"takes names from {', '.join(choices)}, got {', '.join(map(str, unknown))}"
+
+    return check

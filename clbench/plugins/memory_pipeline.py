@@ -24,13 +24,16 @@ from benchmarks.augment import DeviceAugment
 from benchmarks.datacache import DecodedImages
 from benchmarks.decoding import decode_stream_splits
 from benchmarks.stream import Stream
+from strategies.templates import drops_last_batch
 
 
 class InMemoryBatches:
     """Mini-batches ``[x, y, task_labels]`` of one task's split, already on ``device``.
 
     Each iteration draws a new order (when ``shuffle``) and new augmentations from
-    ``generator``, so a seeded generator gives a reproducible epoch sequence.
+    ``generator``, so a seeded generator gives a reproducible epoch sequence. With
+    ``drop_last`` the last batch is left out (the runner asks for it when that batch
+    would hold one image: :func:`strategies.templates.drops_last_batch`).
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class InMemoryBatches:
         shuffle: bool,
         generator: torch.Generator,
         channels_last: bool = False,
+        drop_last: bool = False,
     ) -> None:
         self.data = data
         self.task_label = task_label
@@ -52,6 +56,7 @@ class InMemoryBatches:
         self.shuffle = shuffle
         self.generator = generator
         self.channels_last = channels_last
+        self.drop_last = drop_last
         staged = data.images.is_pinned() and device.type == "cuda"
         # Two pinned staging buffers, each reused only after its previous copy finished.
         self._staging = (
@@ -62,7 +67,8 @@ class InMemoryBatches:
         self._copied = [None, None] if staged else None
 
     def __len__(self) -> int:
-        return math.ceil(len(self.data) / self.batch_size)
+        batches = len(self.data) / self.batch_size
+        return math.floor(batches) if self.drop_last else math.ceil(batches)
 
     def _images(self, index: Tensor, batch_number: int) -> Tensor:
         if self._staging is None:
@@ -87,7 +93,8 @@ class InMemoryBatches:
         boxes, flip = boxes.to(self.device), flip.to(self.device)
         targets = self.data.targets[order.to(self.data.targets.device)].to(self.device)
         order = order.to(self.data.images.device)
-        for number, start in enumerate(range(0, count, self.batch_size)):
+        for number in range(len(self)):
+            start = number * self.batch_size
             batch = slice(start, start + self.batch_size)
             x = self.augment.apply(self._images(order[batch], number), boxes[batch], flip[batch])
             if self.channels_last:
@@ -147,7 +154,7 @@ class InMemoryPipelinePlugin(SupervisedPlugin):
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
 
-    def _serve(self, strategy, stream: str, batch_size: int, shuffle: bool) -> None:
+    def _serve(self, strategy, stream: str, batch_size: int, training: bool) -> None:
         experience = strategy.experience
         if experience.origin_stream.name != stream or len(experience.task_labels) != 1:
             return
@@ -161,16 +168,17 @@ class InMemoryPipelinePlugin(SupervisedPlugin):
             batch_size,
             split.augment,
             strategy.device,
-            shuffle,
+            training,
             self.generator,
             self.channels_last,
+            training and drops_last_batch(len(split.data), batch_size),
         )
 
     def before_training_exp(self, strategy, **kwargs) -> None:
-        self._serve(strategy, "train", strategy.train_mb_size, shuffle=True)
+        self._serve(strategy, "train", strategy.train_mb_size, training=True)
 
     def before_eval_exp(self, strategy, **kwargs) -> None:
-        self._serve(strategy, "test", strategy.eval_mb_size, shuffle=False)
+        self._serve(strategy, "test", strategy.eval_mb_size, training=False)
 
     def after_eval_exp(self, strategy, **kwargs) -> None:
         strategy.dataloader = []  # frees the split's device copy before the next task's

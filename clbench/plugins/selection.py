@@ -37,28 +37,33 @@ def accuracy(model: torch.nn.Module, data: Dataset, task: int, device, batch_siz
     return correct / max(total, 1)
 
 
+def first_selectable_epoch(strategy) -> int:
+    """First epoch (0-based) of the current task that counts as a result: the start of a
+    strategy plugin's final phase (``first_selectable_epoch``: PackNet's retrain), else 0."""
+    starts = [
+        p.first_selectable_epoch(strategy)
+        for p in strategy.plugins
+        if callable(getattr(p, "first_selectable_epoch", None))
+    ]
+    return max(starts, default=0)
+
+
 class BestValidEpoch(SupervisedPlugin):
     """Select each task's epoch by validation accuracy (see the module docstring).
 
     ``valid_data(task_label)`` is the task's validation dataset. ``selected`` holds,
     after a task, the kept epoch (1-based, counted over all the task's epochs) and its
-    validation accuracy in percent. Must come after the strategy's plugins and before
-    the epoch checkpoint plugin (its state is checkpointed inside a task).
+    validation accuracy in percent; ``latest`` the epoch (1-based) and validation accuracy
+    (fraction) measured last. Must come after the strategy's plugins and before the
+    epoch checkpoint plugin (its state is checkpointed inside a task).
     """
 
     def __init__(self, valid_data: Callable[[int], Dataset]) -> None:
         super().__init__()
         self.valid_data = valid_data
         self.selected: dict | None = None
+        self.latest: tuple[int, float] | None = None
         self._best: dict | None = None
-
-    def _window_start(self, strategy) -> int:
-        starts = [
-            p.first_selectable_epoch(strategy)
-            for p in strategy.plugins
-            if callable(getattr(p, "first_selectable_epoch", None))
-        ]
-        return max(starts, default=0)
 
     def _snapshot(self, strategy) -> dict:
         return {
@@ -73,14 +78,16 @@ class BestValidEpoch(SupervisedPlugin):
     def before_training_exp(self, strategy, *args, **kwargs) -> None:
         self._best = None
         self.selected = None
+        self.latest = None
 
     def after_training_epoch(self, strategy, *args, **kwargs) -> None:
         epoch = strategy.clock.train_exp_epochs  # 0-based, not yet advanced
-        if epoch < self._window_start(strategy):
+        if epoch < first_selectable_epoch(strategy):
             return
         label = int(strategy.experience.task_label)
         data = self.valid_data(label).eval()
         score = accuracy(strategy.model, data, label, strategy.device, strategy.eval_mb_size)
+        self.latest = (epoch + 1, score)
         if self._best is None or score > self._best["accuracy"]:
             self._best = {"epoch": epoch + 1, "accuracy": score, **self._snapshot(strategy)}
         if epoch + 1 == strategy.train_epochs:

@@ -446,6 +446,7 @@ def group_summary(group: Group) -> dict:
         "label": group.label,
         "rank": group.rank,
         "runs": len(group.records),
+        "records": [str(record.path) for record in group.records],
         "config": group.config,
         "orders": [list(order) for order in group.orders],
         "top1_error": {t: top1[t].as_dict() for t in tasks},
@@ -472,12 +473,19 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def to_json(groups: list[Group], skipped: list[tuple[Path, str]]) -> str:
-    """Everything compare reports, as JSON; non-finite values (a record's ``lr`` of
-    ``NaN`` or ``1e999``) are written as ``null``."""
+def to_json(
+    groups: list[Group],
+    skipped: list[tuple[Path, str]],
+    duplicates: list[tuple[Path, Path]] = (),
+) -> str:
+    """Everything compare reports, as JSON: per group the records its cells aggregate,
+    the records skipped and the duplicates left out (each with the record of the same
+    run that was kept); non-finite values (a record's ``lr`` of ``NaN`` or ``1e999``)
+    are written as ``null``."""
     data = {
         "groups": [group_summary(g) for g in groups],
         "skipped": [{"path": str(path), "reason": reason} for path, reason in skipped],
+        "duplicates": [{"path": str(path), "same_as": str(kept)} for path, kept in duplicates],
     }
     return json.dumps(json_safe(data), indent=2, allow_nan=False)
 

@@ -1,26 +1,30 @@
 """Figures of the run records under a folder (seaborn, Agg backend, PNG files).
 
 * ``heatmap``: the mean top-1 accuracy matrix of each group (runs of its most common task
-  order; rows = after training a task, columns = evaluated task).
-* ``old-tasks``: per stream / architecture, one panel per group: each task's accuracy
-  after every later task (PackNet paper, Figure 2), mean ± std over the runs of the
-  group's most common order.
+  order; rows = after training a task, columns = evaluated task; joint training has
+  only its final row). One colour scale per stream / architecture, spanning the
+  accuracies its groups reached (not 0-100), so the differences that matter show and
+  the heatmaps of one stream compare.
+* ``old-tasks``: per stream / architecture, one panel per group trained task by task:
+  each task's accuracy after every later task (PackNet paper, Figure 2), mean ± std
+  over the runs of the group's most common order.
 * ``orders``: top-1 error per task for each task order (PackNet paper, Figure 3), for
   groups whose runs used several orders.
-* ``storage``: storage (MB) against average final top-1 accuracy, one point per group.
+* ``storage``: storage (MB) against average final top-1 accuracy, one labelled point per
+  group (labels moved apart where points are close).
+
 * ``prune-stages``: PackNet runs with ``--eval-pruning``: each pruned task's top-1 error
   after training, right after pruning and after retraining, per prune ratio (PackNet
   paper, Figure 4).
 * ``capacity``: PackNet groups (e.g. a prune-ratio sweep): each task's final top-1
   error against the share of prunable weights still free after it.
 
-Figures stay bounded whatever the number of tasks: the heatmap is at most
-:data:`MAX_FIGURE_INCHES` a side, and the per-task figures (``old-tasks``, ``orders``)
-show the first :data:`MAX_TASKS_SHOWN` tasks of the stream's order.
+Tick labels that would overlap are turned; legends sit outside the panels.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import textwrap
 from collections.abc import Sequence
@@ -45,32 +49,29 @@ from clbench.report.leaderboard import (  # noqa: E402
 
 STAGE_NAMES = dict(zip(PRUNE_STAGES, ("after training", "right after pruning", "after retraining")))
 
-DPI = 100
+MIN_SCALE_SPAN = 5
+"""Fewest accuracy points a heatmap colour scale spans."""
+TITLE_WIDTH = 60
 MAX_FIGURE_INCHES = 20.0
-"""Largest side of the heatmap's figure (2,000 pixels at :data:`DPI`)."""
+"""Largest side of the heatmap's figure (2,000 pixels at 100 dpi)."""
 MAX_TASKS_SHOWN = 20
 """Tasks the per-task figures show at most: the first ones in the stream's order."""
-MANY = 10
-"""Past this many tasks, a legend takes two columns and task names on an x axis stand
-upright."""
-
-
-def _shown(tasks: list[str]) -> list[str]:
-    return tasks[:MAX_TASKS_SHOWN]
+"""Characters per line of a heatmap's title."""
+LABEL_CLUSTER_PX = 40
+"""Points closer than this (pixels, horizontally) share a column of labels."""
 
 
 def _order_text(order: Sequence[str]) -> str:
     """``a > b > c``; past :data:`MAX_TASKS_SHOWN` tasks, the first ones and the count."""
-    text = " > ".join(order[:MAX_TASKS_SHOWN])
+    text = " > ".join(name.replace(" ", "\N{NO-BREAK SPACE}") for name in order[:MAX_TASKS_SHOWN])
     return text if len(order) <= MAX_TASKS_SHOWN else f"{text} > ... ({len(order)} tasks)"
 
 
 def _suptitle(figure: plt.Figure, text: str, tasks: list[str]) -> None:
     """The figure's title, with a second line when it shows only the first tasks."""
-    if len(tasks) <= MAX_TASKS_SHOWN:
-        figure.suptitle(text, y=1.03)
-    else:
-        figure.suptitle(f"{text}\n(first {MAX_TASKS_SHOWN} of {len(tasks)} tasks)", y=1.1)
+    if len(tasks) > MAX_TASKS_SHOWN:
+        text += f"\n(first {MAX_TASKS_SHOWN} of {len(tasks)} tasks)"
+    figure.suptitle(text, y=1.03 if len(tasks) <= MAX_TASKS_SHOWN else 1.1)
 
 
 def _slug(*parts: str) -> str:
@@ -83,15 +84,39 @@ def _reference_runs(group: Group) -> tuple[tuple[str, ...], list[dict]]:
     return order, [r for r in group.records if tuple(r.tasks) == order]
 
 
+def only_final_row(group: Group) -> bool:
+    """Whether the group's records hold only the final row of the accuracy matrix (joint
+    training: no task was trained alone)."""
+    return all(v is None for r in group.records for row in r.acc_top1[:-1] for v in row)
+
+
+def _overlap(boxes) -> bool:
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def turn_overlapping_tick_labels(figure: plt.Figure) -> None:
+    """Turn the x tick labels of every panel by 30 degrees where they would overlap."""
+    renderer = figure.canvas.get_renderer()
+    for axes in figure.axes:
+        labels = [label for label in axes.get_xticklabels() if label.get_text()]
+        if _overlap([label.get_window_extent(renderer) for label in labels]):
+            for label in labels:
+                label.set_rotation(30)
+                label.set_horizontalalignment("right")
+                label.set_rotation_mode("anchor")
+
+
 def _save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, bbox_inches="tight")
+    figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
     return path
 
 
-def accuracy_heatmap(group: Group, out_dir: Path) -> Path:
-    """Mean top-1 accuracy matrix of the group's reference-order runs."""
+def accuracy_matrix(group: Group) -> pd.DataFrame:
+    """Mean top-1 accuracy of the group's reference-order runs: rows ``after <task>``
+    (only those with a value: joint training has its final row alone), columns the
+    evaluated tasks in training order."""
     order, runs = _reference_runs(group)
     cells = pd.DataFrame(
         [
@@ -105,37 +130,58 @@ def accuracy_heatmap(group: Group, out_dir: Path) -> Path:
     )
     matrix = cells.pivot_table(index="after", columns="task", values="accuracy", aggfunc="mean")
     matrix = matrix.reindex(index=[f"after {t}" for t in order], columns=list(order))
-    size = min(max(4.0, 1.1 * len(order) + 2), MAX_FIGURE_INCHES - 1)
-    labels = "auto" if len(order) <= MAX_TASKS_SHOWN else -(-len(order) // MAX_TASKS_SHOWN)
-    figure, axes = plt.subplots(figsize=(size + 1, size))
+    return matrix.dropna(how="all").astype(float)
+
+
+def colour_scale(matrices: list[pd.DataFrame]) -> tuple[float, float]:
+    """(lowest, highest) accuracy of ``matrices``, widened to whole percent and to at
+    least :data:`MIN_SCALE_SPAN` points."""
+    values = pd.concat([m.stack() for m in matrices])
+    low, high = math.floor(values.min()), math.ceil(values.max())
+    if high - low < MIN_SCALE_SPAN:
+        low = max(0, high - MIN_SCALE_SPAN)
+        high = low + MIN_SCALE_SPAN
+    return low, high
+
+
+def accuracy_heatmap(
+    group: Group, matrix: pd.DataFrame, scale: tuple[float, float], out_dir: Path
+) -> Path:
+    """The group's accuracy matrix (:func:`accuracy_matrix`) on the colour ``scale``."""
+    order, runs = _reference_runs(group)
+    rows, columns = matrix.shape
+    width = min(1.1 * columns + 3.5, MAX_FIGURE_INCHES)
+    figure, axes = plt.subplots(figsize=(width, min(0.8 * rows + 2.2, MAX_FIGURE_INCHES)))
+    labels = ["after all tasks, jointly"] if only_final_row(group) else list(matrix.index)
+    if len(labels) > MAX_TASKS_SHOWN:
+        labels = -(-len(labels) // MAX_TASKS_SHOWN)  # every n-th label
     sns.heatmap(
-        matrix.astype(float),
-        xticklabels=labels,
-        yticklabels=labels,
-        annot=len(order) <= 10,
+        matrix,
+        annot=columns <= 10,
         fmt=".1f",
         cmap="viridis",
-        vmin=0,
-        vmax=100,
+        vmin=scale[0],
+        vmax=scale[1],
         cbar_kws={"label": "top-1 accuracy %"},
+        xticklabels="auto" if columns <= MAX_TASKS_SHOWN else -(-columns // MAX_TASKS_SHOWN),
+        yticklabels=labels,
         ax=axes,
     )
-    axes.set_title(
-        f"{group.label} on {group.stream} / {group.arch}\n"
-        f"mean of {len(runs)} run(s), order {_order_text(order)}",
-        fontsize=9,
-    )
+    axes.tick_params(axis="y", labelrotation=0)
+    order_text = _order_text(order)
+    title = f"{group.label} on {group.stream} / {group.arch}: mean of {len(runs)} run(s)\n"
+    axes.set_title(title + textwrap.fill(f"order {order_text}", TITLE_WIDTH), fontsize=9)
     axes.set_xlabel("evaluated task")
-    if len(order) > MAX_TASKS_SHOWN:
-        axes.tick_params(axis="x", labelrotation=90)
     axes.set_ylabel("")
+    turn_overlapping_tick_labels(figure)
     return _save(figure, out_dir / f"{_slug(group.stream, group.arch, 'heatmap', group.label)}.png")
 
 
 def old_task_curves(groups: list[Group], out_dir: Path) -> Path:
-    """Each task's accuracy after it and every later task, one panel per group."""
+    """Each task's accuracy after it and every later task, one panel per group (groups
+    trained task by task: see :func:`only_final_row`)."""
     tasks = default_task_order([r for g in groups for r in g.records])
-    shown = set(_shown(tasks))
+    shown = set(tasks[:MAX_TASKS_SHOWN])
     rows = []
     for group in groups:
         order, runs = _reference_runs(group)
@@ -152,14 +198,13 @@ def old_task_curves(groups: list[Group], out_dir: Path) -> Path:
                             }
                         )
     frame = pd.DataFrame(rows)
-    present = set(frame["task"])
     grid = sns.relplot(
         data=frame,
         kind="line",
         x="tasks trained",
         y="top-1 accuracy %",
         hue="task",
-        hue_order=[t for t in tasks if t in present],
+        hue_order=[t for t in tasks if t in set(frame["task"])],
         col="strategy",
         col_wrap=min(3, len(groups)),
         marker="o" if len(tasks) <= MAX_TASKS_SHOWN else None,
@@ -169,8 +214,7 @@ def old_task_curves(groups: list[Group], out_dir: Path) -> Path:
     )
     if len(tasks) <= MAX_TASKS_SHOWN:
         grid.set(xticks=range(1, len(tasks) + 1))
-    if len(present) > MANY:  # one tall column would run into the title
-        sns.move_legend(grid, "center left", bbox_to_anchor=(1, 0.5), ncol=2)
+    grid.set_titles("{col_name}")
     _suptitle(
         grid.figure,
         f"{groups[0].stream} / {groups[0].arch}: accuracy of old tasks as tasks are added",
@@ -187,7 +231,7 @@ def order_errors(groups: list[Group], out_dir: Path) -> Path | None:
     if not several:
         return None
     tasks = default_task_order([r for g in several for r in g.records])
-    shown = _shown(tasks)
+    shown = tasks[:MAX_TASKS_SHOWN]
     rows = [
         {
             "strategy": group.label,
@@ -200,8 +244,9 @@ def order_errors(groups: list[Group], out_dir: Path) -> Path | None:
         for task, value in zip(run.tasks, run.acc_top1[-1])
         if value is not None and task in shown
     ]
+    frame = pd.DataFrame(rows)
     grid = sns.catplot(
-        data=pd.DataFrame(rows),
+        data=frame,
         kind="bar",
         x="task",
         y="top-1 error %",
@@ -213,14 +258,74 @@ def order_errors(groups: list[Group], out_dir: Path) -> Path | None:
         height=3.4,
         aspect=1.3,
     )
-    if len(shown) > MANY:
-        grid.set_xticklabels(rotation=90)
+    grid.set_titles("{col_name}")
+    sns.move_legend(
+        grid,
+        "upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(3, len(set(frame["order"]))),
+        title="task order",
+        frameon=False,
+    )
+    turn_overlapping_tick_labels(grid.figure)
     _suptitle(grid.figure, f"{groups[0].stream} / {groups[0].arch}: error per task order", tasks)
     return _save(grid.figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'orders')}.png")
 
 
+def _spread(positions: list[float], gap: float, low: float, high: float) -> list[float]:
+    """``positions`` (sorted) moved apart to at least ``gap`` from each other, within
+    [low, high] where they fit: pushed up from the lowest, then back down from ``high``."""
+    placed: list[float] = []
+    for position in positions:
+        placed.append(max(position, low, placed[-1] + gap) if placed else max(position, low))
+    for index in range(len(placed) - 1, -1, -1):
+        ceiling = high if index == len(placed) - 1 else placed[index + 1] - gap
+        placed[index] = min(placed[index], ceiling)
+    return placed
+
+
+def label_points(axes: plt.Axes, points: list[tuple[str, float, float]], fontsize: float) -> None:
+    """Label each (text, x, y) point of ``axes``. Points less than
+    :data:`LABEL_CLUSTER_PX` apart horizontally share a column of labels beside them (to
+    the right; to the left in the right third of the axes), moved apart vertically so
+    that none overlaps another, with a leader line where a label had to move."""
+    axes.set_xlim(axes.get_xlim())  # fixed now, so that pixels map to data as when drawn
+    axes.set_ylim(axes.get_ylim())
+    renderer = axes.figure.canvas.get_renderer()
+    box = axes.get_window_extent(renderer)
+    probe = axes.text(0, 0, "Mg", fontsize=fontsize)
+    gap = probe.get_window_extent(renderer).height * 1.25
+    probe.remove()
+    to_pixels, to_data = axes.transData, axes.transData.inverted()
+    pixels = sorted((*to_pixels.transform((x, y)), text) for text, x, y in points)
+    clusters: list[list[tuple[float, float, str]]] = []
+    for point in pixels:
+        if clusters and point[0] - clusters[-1][-1][0] < LABEL_CLUSTER_PX:
+            clusters[-1].append(point)
+        else:
+            clusters.append([point])
+    for members in clusters:
+        left = members[0][0] > box.x0 + 2 * box.width / 3
+        column = members[0][0] - 16 if left else members[-1][0] + 16
+        members.sort(key=lambda member: member[1])
+        placed = _spread([py for _, py, _ in members], gap, box.y0 + gap / 2, box.y1 - gap / 2)
+        for (px, py, text), ty in zip(members, placed):
+            moved = abs(ty - py) > gap / 4 or abs(column - px) > 18
+            axes.annotate(
+                text,
+                to_data.transform((px, py)),
+                xytext=to_data.transform((column, ty)),
+                textcoords="data",
+                ha="right" if left else "left",
+                va="center",
+                fontsize=fontsize,
+                arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6} if moved else None,
+            )
+
+
 def storage_accuracy(groups: list[Group], out_dir: Path) -> Path | None:
-    """Storage MB against average final top-1 accuracy (mean ± std), one point per group."""
+    """Storage MB against average final top-1 accuracy (mean ± std), one labelled point
+    per group."""
     points = [
         (g.label, g.storage_mb, g.avg_top1.mean, g.avg_top1.std or 0.0)
         for g in groups
@@ -229,7 +334,7 @@ def storage_accuracy(groups: list[Group], out_dir: Path) -> Path | None:
     if not points:
         return None
     frame = pd.DataFrame(points, columns=["strategy", "storage MB", "average top-1 %", "std"])
-    figure, axes = plt.subplots(figsize=(6.5, 4.5))
+    figure, axes = plt.subplots(figsize=(7.5, 5))
     axes.errorbar(
         frame["storage MB"],
         frame["average top-1 %"],
@@ -238,19 +343,14 @@ def storage_accuracy(groups: list[Group], out_dir: Path) -> Path | None:
         ecolor="grey",
         capsize=3,
     )
-    sns.scatterplot(data=frame, x="storage MB", y="average top-1 %", hue="strategy", s=70, ax=axes)
-    for _, point in frame.iterrows():
-        axes.annotate(
-            point["strategy"],
-            (point["storage MB"], point["average top-1 %"]),
-            textcoords="offset points",
-            xytext=(5, 5),
-            fontsize=8,
-        )
+    sns.scatterplot(
+        data=frame, x="storage MB", y="average top-1 %", hue="strategy", s=60, legend=False, ax=axes
+    )
     if frame["storage MB"].max() > 10 * frame["storage MB"].min():
         axes.set_xscale("log")
+    axes.margins(x=0.25, y=0.12)
     axes.set_title(f"{groups[0].stream} / {groups[0].arch}: storage vs average accuracy")
-    axes.legend(fontsize=7, loc="best")
+    label_points(axes, [(p[0], p[1], p[2]) for p in points], fontsize=8)
     return _save(figure, out_dir / f"{_slug(groups[0].stream, groups[0].arch, 'storage')}.png")
 
 
@@ -391,8 +491,21 @@ def plot_all(groups: list[Group], out_dir: Path) -> tuple[list[Path], list[str]]
                 f"{stream} / {arch}: {len(tasks)} tasks; the per-task figures show the "
                 f"first {MAX_TASKS_SHOWN} of {len(tasks)} tasks"
             )
-        written += [accuracy_heatmap(group, out_dir) for group in members]
-        written.append(old_task_curves(members, out_dir))
+        matrices = [accuracy_matrix(group) for group in members]
+        scale = colour_scale(matrices)
+        written += [
+            accuracy_heatmap(group, matrix, scale, out_dir)
+            for group, matrix in zip(members, matrices)
+        ]
+        sequential = [group for group in members if not only_final_row(group)]
+        if sequential:
+            written.append(old_task_curves(sequential, out_dir))
+        if len(sequential) < len(members):
+            joint = ", ".join(g.label for g in members if only_final_row(g))
+            messages.append(
+                f"{stream} / {arch}: {joint} trained all tasks at once (no accuracy after each "
+                "task): not in the old-tasks figure"
+            )
         orders = order_errors(members, out_dir)
         if orders is None:
             messages.append(

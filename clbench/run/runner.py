@@ -38,9 +38,10 @@ from clbench.plugins.capture import OutputCapturePlugin
 from clbench.plugins.divergence import FiniteLossGuard, NonFiniteLoss
 from clbench.plugins.epoch_checkpoint import EpochCheckpointPlugin
 from clbench.plugins.learner_state import learner_state, rng_state, set_rng_state
+from clbench.plugins.loggers import RunLogging
 from clbench.plugins.memory_pipeline import stream_pipeline
 from clbench.plugins.optimizer_state import FreshOptimizerState
-from clbench.plugins.progress import RichProgressPlugin
+from clbench.plugins.progress import RichProgressPlugin, ValidationAccuracy
 from clbench.plugins.prune_stages import PruneStageEvaluation
 from clbench.plugins.selection import BestValidEpoch
 from clbench.plugins.speed import compile_backbone, speed_plugins
@@ -57,7 +58,7 @@ from clbench.run.fingerprint import outputs_digest, probe_batch, task_outputs
 from clbench.run.lock import run_folder_lock
 from strategies.base import BuildContext
 from strategies.registry import STRATEGIES
-from strategies.templates import quiet_evaluator
+from strategies.templates import drops_last_batch, quiet_evaluator
 
 
 def resolve_device(name: str) -> torch.device:
@@ -189,8 +190,9 @@ def read_prior(config: RunConfig, device: torch.device, start: Start) -> Prior:
 
 
 def diverged_message(record: RunRecord, record_path: Path) -> str:
-    """One line: where the run diverged and where its record is."""
-    return f"run diverged: {record.error}; record: {record_path}"
+    """One line: where the run diverged, where its record is and what to try."""
+    hints = STRATEGIES[record.strategy].divergence_hints(record.config)
+    return f"run diverged: {record.error}; record: {record_path}; try {' or '.join(hints)}"
 
 
 class _Run:
@@ -230,7 +232,15 @@ class _Run:
         else:
             self.steps = list(enumerate(experiences))
         self.accuracy = TopkAccuracyPlugin()
-        self.progress = RichProgressPlugin(console, stream.task_names)
+        valid = stream.benchmark.valid_stream
+        self.selection = None
+        if config.select == "best-valid":
+            self.selection = BestValidEpoch(lambda label: valid[label].dataset)
+        self.progress = RichProgressPlugin(
+            console,
+            stream.task_names,
+            ValidationAccuracy(lambda label: valid[label].dataset, self.selection),
+        )
         self.capture = OutputCapturePlugin()
         self.epochs = EpochCheckpointPlugin(config.checkpoint_every, self.save_epoch)
         plugins = [
@@ -243,10 +253,7 @@ class _Run:
         self.prune_stages = PruneStageEvaluation.for_run(config, stream, self.accuracy)
         if self.prune_stages is not None:
             plugins.append(self.prune_stages)
-        self.selection = None
-        if config.select == "best-valid":
-            valid = stream.benchmark.valid_stream
-            self.selection = BestValidEpoch(lambda label: valid[label].dataset)
+        if self.selection is not None:
             plugins.append(self.selection)
         plugins.append(self.epochs)
         # The pipeline serves a task before the epoch checkpoint plugin can set its
@@ -254,6 +261,9 @@ class _Run:
         pipeline = self._pipeline(console) if config.pipeline == "memory" else None
         plugins = [pipeline, *plugins] if pipeline else plugins
         plugins += speed_plugins(config.precision, device)
+        self.logging = RunLogging(config.log) if config.log else None
+        if self.logging is not None:
+            plugins.append(self.logging)
         self.learner = self.spec.build(BuildContext(config, self.model, stream, device, plugins))
         if self.prune_stages is not None:
             self.prune_stages.listen(self.learner)
@@ -375,7 +385,12 @@ class _Run:
         adopts = self.stream.first_task_pretrained and self.config.pretrained
         if adopts and self.step == 0 and self.record.pretrained_network is None:
             self.record.note_pretrained(self.stream.task_names[0], *self.untouched_accuracy())
-        with self.progress:
+        logging = (
+            self.logging.open(self.run_dir, self.config.run_id, asdict(self.config))
+            if self.logging is not None
+            else contextlib.nullcontext()
+        )
+        with self.progress, logging:
             while self.step < len(self.steps):
                 index, data = self.steps[self.step]
                 pending = self.epochs.pending
@@ -385,9 +400,9 @@ class _Run:
                 if self.selection is not None:
                     self.selection.selected = None
                 if self.spec.trains_jointly or trains_task(self.config, self.stream, index):
-                    self.learner.train(data, eval_streams=[], **self.train_loader)
+                    self.learner.train(data, eval_streams=[], **self.train_options(data))
                 else:
-                    self.spec.adopt_pretrained(self.learner, data, **self.train_loader)
+                    self.spec.adopt_pretrained(self.learner, data, **self.train_options(data))
                 if self.selection is not None:
                     self.record.add_selection(self.selection.selected)
                 if self.prune_stages is not None:
@@ -410,6 +425,15 @@ class _Run:
                 self.step += 1
                 self.save_task()
                 self.save_record()
+
+    def train_options(self, data) -> dict:
+        """Arguments of ``learner.train`` for one step: the DataLoader options, and
+        ``drop_last`` when a task's last batch would hold a single image
+        (:func:`strategies.templates.drops_last_batch`; joint training's batches are full)."""
+        options = dict(self.train_loader)
+        if not isinstance(data, list):
+            options["drop_last"] = drops_last_batch(len(data.dataset), self.config.batch_size)
+        return options
 
     def fingerprint(self, tasks, after: int) -> None:
         """Keep each task's outputs on its probe batch (see :mod:`clbench.run.fingerprint`)."""

@@ -95,7 +95,7 @@ def _flags() -> dict[str, tuple[str, str | None]]:
 
     flags = {}
     for name, flag in command_line_fields():
-        flags[name] = (flag.flag, flag.action)
+        flags[name] = (flag.flag, None if flag.parse is not None else flag.action)
         spelt = flag.flag.lstrip("-").replace("-", "_")
         if spelt != name:  # ``no_pretrained = true`` as well as ``pretrained = false``
             flags[spelt] = (flag.flag, "store_true")

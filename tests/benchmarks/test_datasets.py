@@ -219,3 +219,14 @@ def test_missing_and_malformed_datasets_are_one_line_errors(tmp_path):
     (tmp_path / "flowers-102" / "jpg" / "image_00002.jpg").unlink()
     with pytest.raises(UserError, match="1 image.* missing, e.g. .*image_00002.jpg"):
         require_dataset("flowers", tmp_path)
+
+
+def test_data_check_on_a_missing_root_lists_what_to_put_there(run_cli, tmp_path, monkeypatch):
+    """It names the folders each dataset is expected in, not `data check` itself."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli("data", "check", "--stream", "finegrained", "--data-root", "nowhere")
+    assert code == 2 and "missing (optional)" in out and "nowhere/CUB_200_2011/" in out
+    assert err.strip() == (
+        "clbench: error: finegrained cannot run from nowhere (no such folder): cubs missing, "
+        "cars missing, flowers missing"
+    )

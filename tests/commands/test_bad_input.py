@@ -152,6 +152,9 @@ def test_non_finite_loss_stops_the_run_as_diverged(run_cli, tmp_path):
             "clbench: run diverged: non-finite loss in epoch 1 of task 2/5 (digits 2/3); record: "
         )
     )
+    assert err.rstrip().endswith(
+        "; try a smaller --ewc-lambda (this run: 1e+12) or a lower --lr (this run: 0.01)"
+    )
     (record,) = find_records(tmp_path)
     assert record["status"] == "diverged" and record["final"] is None
     assert record["diverged"] == {"task": "digits 2/3", "task_index": 1, "epoch": 1}

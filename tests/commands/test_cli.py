@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from clbench.core.config import RunConfig
 from tests.conftest import find_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,6 +91,7 @@ def test_same_seed_same_record_values(run_cli, tmp_path):
         ),
         (["run", "--strategy", "finetune", "--epochs", "x"], "invalid int value"),
         (["run", "--strategy", "finetune", "--epochs", "-1"], "--epochs must be an integer >= 1"),
+        (["run", "--strategy", "finetune", "--epochs", "0"], "--epochs must be an integer >= 1"),
         (
             ["run", "--strategy", "finetune", "--batch-size", "0"],
             "--batch-size must be an integer >= 1",
@@ -154,3 +156,36 @@ def test_compare_prints_leaderboard_and_skips_bad_records(run_cli, tmp_path):
     assert code == 0
     assert "finetune" in out and "average" in out and "digits 0/1" in out
     assert "broken" in err and "running" in err
+
+
+def test_run_tables_on_stdout_logs_in_its_folder_and_a_lone_last_batch(
+    run_cli, tmp_path, monkeypatch
+):
+    """One small run checks three promises: stdout holds the results only (progress and
+    messages go to stderr), of run and of check; --log writes TensorBoard, CSV and
+    offline W&B logs into the run folder without changing the run's identity;
+    Split-MNIST's 700 training images per task in batches of 699 leave a batch of one,
+    which BatchNorm cannot train on: it is dropped (Avalanche's DataLoader path)."""
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # offline by default
+    argv = ("--epochs", "1", "--batch-size", "699", "--image-size", "8")
+    logs = ("--log", "tensorboard,csv", "--log", "wandb")
+    code, out, err = run_cli(
+        "run", "--strategy", "finetune", *argv, *logs, "--results", str(tmp_path)
+    )
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("finetune on splitmnist (smallcnn)")
+    assert "average" in out and "record:" not in out and "task 1/5" not in out
+    assert "record:" in err and "task 5/5 digits 8/9 epoch 1/1" in err
+    (record,) = find_records(tmp_path)
+    assert record["status"] == "complete" and record["stream"]["images"]["train"] == [700] * 5
+    assert record["config"]["log"] == ["tensorboard", "csv", "wandb"]
+    run_dir = next(tmp_path.rglob("record.json")).parent
+    assert run_dir.name.endswith(RunConfig(**{**record["config"], "log": None}).fingerprint())
+    training = (run_dir / "csv" / "training_results.csv").read_text().splitlines()
+    assert len(training) == 1 + 5 and training[0].startswith("training_exp,epoch")
+    evaluations = (run_dir / "csv" / "eval_results.csv").read_text().splitlines()
+    assert len(evaluations) == 1 + 15  # after task k, tasks 0..k: not the fingerprint probes
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    code, out, err = run_cli("check", str(run_dir))
+    assert code == 0 and not err and "tasks drifted (finetune promises no exactness)" in out

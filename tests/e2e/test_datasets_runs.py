@@ -275,8 +275,9 @@ def test_data_check_reports_and_exits_by_whether_the_stream_can_run(
     (tmp_path / "CUB_200_2011" / "classes.txt").unlink()
     code, out, _ = data_check(run_cli, "finegrained", tmp_path)
     assert code == 2 and "invalid" in out and "lacks classes.txt" in out
-    code, _, err = data_check(run_cli, "finegrained", tmp_path / "nowhere")
-    assert code == 2 and "does not exist" in err
+    code, out, err = data_check(run_cli, "finegrained", tmp_path / "nowhere")
+    assert code == 2 and "nowhere (no such folder): cubs missing" in err
+    assert "CUB_200_2011" in out and "data check" not in err  # what to put where, not itself
 
 
 def test_bad_data_fails_in_one_line_before_the_results_folder(run_cli, tmp_path):

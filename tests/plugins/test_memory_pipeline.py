@@ -57,15 +57,19 @@ class _Inputs(SupervisedPlugin):
         self.seen.append(("eval", tuple(strategy.mb_x.shape), int(strategy.mb_task_id[0])))
 
 
-def test_plugin_replaces_avalanche_loader_for_training_and_evaluation():
+# Avalanche's own loader would serve these 7 images of 16x16 instead of the pipeline's.
+PLACEHOLDER = (torch.zeros(7, 3, 16, 16), torch.arange(7) % 3)
+
+
+def _pipeline_strategy(train_images: int, test_images: int, train_mb: int, eval_mb: int):
+    """A Naive smallcnn (BatchNorm) learner fed by the pipeline on two 3-class tasks; the
+    strategy and a recorder of the batches it trained and evaluated on."""
     from avalanche.training import Naive
 
     crop, centre = DeviceAugment("random_resized_crop", 32), DeviceAugment("center_crop", 32)
-    train = {label: MemorySplit(_decoded(12, 3, label), crop) for label in range(2)}
-    test = {label: MemorySplit(_decoded(6, 3, 10 + label), centre) for label in range(2)}
-    # Avalanche's own loader would serve these 7 images of 16x16 instead.
-    placeholder = (torch.zeros(7, 3, 16, 16), torch.arange(7) % 3)
-    tasks = [TaskData(f"t{i}", 3, placeholder, placeholder, placeholder) for i in range(2)]
+    train = {label: MemorySplit(_decoded(train_images, 3, label), crop) for label in range(2)}
+    test = {label: MemorySplit(_decoded(test_images, 3, 10 + label), centre) for label in range(2)}
+    tasks = [TaskData(f"t{i}", 3, PLACEHOLDER, PLACEHOLDER, PLACEHOLDER) for i in range(2)]
     stream = Stream("synthetic", tasks, 3, 32)
     model = build_model("smallcnn", [3, 3], in_channels=3)
     recorder = _Inputs()
@@ -73,9 +77,9 @@ def test_plugin_replaces_avalanche_loader_for_training_and_evaluation():
     strategy = Naive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
-        train_mb_size=5,
+        train_mb_size=train_mb,
         train_epochs=1,
-        eval_mb_size=4,
+        eval_mb_size=eval_mb,
         device="cpu",
         plugins=[pipeline, recorder],
         evaluator=quiet_evaluator(),
@@ -83,6 +87,11 @@ def test_plugin_replaces_avalanche_loader_for_training_and_evaluation():
     for experience in stream.benchmark.train_stream:
         strategy.train(experience, eval_streams=[])
     strategy.eval(stream.benchmark.test_stream)
+    return strategy, recorder
+
+
+def test_plugin_replaces_avalanche_loader_for_training_and_evaluation():
+    strategy, recorder = _pipeline_strategy(12, 6, 5, 4)
     train_seen = [s for s in recorder.seen if s[0] == "train"]
     eval_seen = [s for s in recorder.seen if s[0] == "eval"]
     # 12 decoded images per task in batches of 5 (not the 7 placeholder tensors' loader).
@@ -93,10 +102,18 @@ def test_plugin_replaces_avalanche_loader_for_training_and_evaluation():
     # A stream of another name (the run's fingerprint probes) keeps Avalanche's loader.
     recorder.seen.clear()
     probe = benchmark_from_datasets(
-        probe=[_make_taskaware_tensor_classification_dataset(*placeholder, task_labels=1)]
+        probe=[_make_taskaware_tensor_classification_dataset(*PLACEHOLDER, task_labels=1)]
     )
     strategy.eval(with_task_labels(probe).streams["probe"])
     assert [s[1] for s in recorder.seen] == [(4, 3, 16, 16), (3, 3, 16, 16)]
+
+
+def test_a_last_training_batch_of_one_image_is_dropped():
+    """11 images in batches of 5 leave one: BatchNorm cannot train on it (it raised
+    "Expected more than 1 value per channel when training"); evaluation keeps it."""
+    _, recorder = _pipeline_strategy(11, 6, 5, 5)
+    assert [s[1][0] for s in recorder.seen if s[0] == "train"] == [5, 5, 5, 5]
+    assert [s[1][0] for s in recorder.seen if s[0] == "eval"] == [5, 1, 5, 1]
 
 
 def test_plugin_state_restores_the_batch_sequence():

@@ -234,6 +234,25 @@ def test_json_parses(run_cli, results):
     assert {Path(s["path"]).parent.name for s in data["skipped"]} == {"broken", "running"}
 
 
+def test_a_run_recorded_twice_counts_once(run_cli, results):
+    """The same configuration and seed in another folder (a copy, another --run-id or
+    results folder) is one run: n and the std stay those of the distinct runs; the first
+    record in path order is kept."""
+    folder = results / "finegrained" / "vgg16" / "finetune"
+    write(results, make_record("finetune", 0, ORDERS[0], 0, run_id="z", results="b"), "z-copy")
+    code, out, err = run_cli("compare", str(results), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    kept, copy = folder / "s0-o0123" / "record.json", folder / "z-copy" / "record.json"
+    assert data["duplicates"] == [{"path": str(copy), "same_as": str(kept)}]
+    finetune = next(g for g in data["groups"] if g["label"] == "finetune")
+    assert finetune["runs"] == 4 and len(finetune["records"]) == 4
+    assert str(kept) in finetune["records"] and str(copy) not in finetune["records"]
+    errors = [100 - (60.0 + 5.0 + 2 * run) for run in range(4)]
+    assert finetune["top1_error"]["cubs"]["std"] == pytest.approx(sample_std(errors))
+    assert f"duplicate {copy}" in " ".join(err.split()) and "counted once" in err
+
+
 def test_latex(run_cli, results):
     code, out, _ = run_cli("compare", str(results), "--format", "latex")
     assert code == 0

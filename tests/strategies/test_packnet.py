@@ -500,6 +500,12 @@ def test_avalanche_multihead_classifier():
         assert int(heads[str(label)].packnet_head_task) == label
         assert not hasattr(heads[str(label)].classifier, "packnet_owner")
         assert bool((heads[str(label)].classifier.weight != 0).all())
+    # A fresh model has head 0 only: loading the packed state creates heads 1 and 2.
+    fresh = AvalancheMultiHead()
+    load_packnet_state(fresh, model.state_dict())
+    assert sorted(fresh.classifier.classifiers) == ["0", "1", "2"]
+    for label in range(3):
+        assert torch.equal(task_outputs(fresh, x, label), task_outputs(model, x, label))
 
 
 def test_pack_pretrained_task_without_data():

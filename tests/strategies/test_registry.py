@@ -61,3 +61,18 @@ def test_unknown_strategy_is_one_line_with_the_choices():
 
     with pytest.raises(UserError, match="unknown strategy 'nope'; choose from: finetune, "):
         STRATEGIES.get_or_fail("nope")
+
+
+def test_a_diverged_run_is_told_what_to_try():
+    config = {"strategy": "packnet", "lr": 0.01, "options": {"per_task_bn": False}}
+    hints = STRATEGIES["packnet"].divergence_hints(config)
+    assert hints == [
+        "a lower --lr (this run: 0.01)",
+        "--per-task-bn (BatchNorm is frozen after the first task)",
+    ]
+    config["options"]["per_task_bn"] = True
+    assert STRATEGIES["packnet"].divergence_hints(config) == hints[:1]
+    piggyback = {"strategy": "piggyback", "lr": 0.01, "options": {"piggyback_lr": 1e-4}}
+    assert STRATEGIES["piggyback"].divergence_hints(piggyback) == [
+        "a lower --piggyback-lr (this run: 0.0001)"
+    ]
