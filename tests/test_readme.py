@@ -66,6 +66,8 @@ ADAPTED = {
     "python cli.py run --strategy packnet --checkpoint-every 5 --run-id ckpt": "--epochs 1",
 }
 """Command -> options appended (they override what the command sets)."""
+PLUGIN_SNIPPET = "# model: a network with one head per task"
+"""A line of the README's PackNet plugin snippet, which runs on a given model and benchmark."""
 
 
 def readme_blocks(language: str) -> list[str]:
@@ -90,12 +92,13 @@ def readme_commands() -> list[str]:
 
 def readme_steps() -> list[tuple[str, str]]:
     """The bash commands and the Python blocks, as ``(language, text)`` in the README's
-    order, but the PackNet plugin snippet (which needs a model and a benchmark)."""
+    order, but the PackNet plugin snippet (:data:`PLUGIN_SNIPPET`: it needs a model and a
+    benchmark given)."""
     steps = []
     for language, block in re.findall(r"```(bash|python)\n(.*?)```", README.read_text(), re.S):
         if language == "bash":
             steps += [("bash", command) for command in bash_commands(block)]
-        elif "PackNetPlugin(" not in block:
+        elif PLUGIN_SNIPPET not in block:
             steps.append(("python", block))
     return steps
 
@@ -129,7 +132,7 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.usefixtures("single_thread")
 def test_readme_packnet_snippet_runs():
-    (snippet,) = [b for b in readme_blocks("python") if "PackNetPlugin(" in b]
+    (snippet,) = [b for b in readme_blocks("python") if PLUGIN_SNIPPET in b]
     torch.manual_seed(0)
     model = mlp(tasks=4)  # an MLP backbone and one head per task, on 8x8 images
     namespace = {"model": model, "benchmark": stream(tasks=4, n=16)}

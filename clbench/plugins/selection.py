@@ -22,15 +22,17 @@ from clbench.plugins.learner_state import load_model_state, stateful_plugins
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, data: Dataset, task: int, device, batch_size: int) -> float:
     """Top-1 accuracy (fraction) of ``model``'s head ``task`` on ``data`` (eval mode;
-    every module's train/eval mode is restored afterwards)."""
+    every module's train/eval mode is restored afterwards). Measuring leaves training
+    as it was: the torch RNG state (a DataLoader draws a seed from it) is restored."""
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     correct = total = 0
     try:
-        for x, y, *_ in DataLoader(data, batch_size=batch_size):
-            logits = model(x.to(device), task)
-            correct += int((logits.argmax(1).cpu() == y).sum())
-            total += len(y)
+        with torch.random.fork_rng(devices=[]):
+            for x, y, *_ in DataLoader(data, batch_size=batch_size):
+                logits = model(x.to(device), task)
+                correct += int((logits.argmax(1).cpu() == y).sum())
+                total += len(y)
     finally:
         for module, training in modes:
             module.training = training

@@ -52,8 +52,9 @@ STAGE_NAMES = dict(zip(PRUNE_STAGES, ("after training", "right after pruning", "
 MIN_SCALE_SPAN = 5
 """Fewest accuracy points a heatmap colour scale spans."""
 TITLE_WIDTH = 60
+DPI = 100
 MAX_FIGURE_INCHES = 20.0
-"""Largest side of the heatmap's figure (2,000 pixels at 100 dpi)."""
+"""Largest side of the heatmap's figure (2,000 pixels at :data:`DPI`)."""
 MAX_TASKS_SHOWN = 20
 """Tasks the per-task figures show at most: the first ones in the stream's order."""
 """Characters per line of a heatmap's title."""
@@ -108,7 +109,7 @@ def turn_overlapping_tick_labels(figure: plt.Figure) -> None:
 
 def _save(figure: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, bbox_inches="tight")
+    figure.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(figure)
     return path
 
