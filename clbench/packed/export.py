@@ -28,7 +28,7 @@ from clbench.packed.model import BN_ATTRS, serving_state
 from clbench.packed.tasks import task_descriptions
 from clbench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from strategies.individual import IndividualNetworksPlugin
-from strategies.packnet import BN_SNAPSHOTS, FREE, OWNER, TASK_LABELS
+from strategies.packnet import BIAS_SNAPSHOTS, BN_SNAPSHOTS, FREE, OWNER, TASK_LABELS
 from strategies.piggyback import PiggybackPlugin
 from strategies.registry import STRATEGIES
 
@@ -86,6 +86,11 @@ def _packnet(state: dict[str, Tensor], tasks: int, layers: list[str]) -> tuple[d
     labels = state.get(TASK_LABELS)
     if labels is None or labels.tolist() != list(range(tasks)):
         raise UserError("the checkpoint's PackNet state does not pack the run's tasks in order")
+    if any(k.endswith(f".{name}") for k in state for name in BIAS_SNAPSHOTS.values()):
+        raise UserError(
+            "export does not pack per-task biases (a --per-task-bias run) yet; serve the "
+            "run's tasks from its checkpoint (strategies.packnet.task_view)"
+        )
     owned = sorted(k[len("backbone.") : -len(OWNER) - 1] for k in state if k.endswith(OWNER))
     if owned != sorted(layers):
         raise UserError("the checkpoint's PackNet owners do not cover the backbone's layers")
