@@ -25,6 +25,25 @@ def decoded_cache(tmp_path_factory) -> Path:
         os.environ["CLBENCH_CACHE_DIR"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread_per_worker():
+    """With several pytest-xdist workers (``make test``: one per core), each worker and the
+    processes its tests start use one CPU thread: N workers x N torch threads on N cores
+    spend their time contending."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) <= 1:
+        yield
+        return
+    threads, previous = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+    torch.set_num_threads(threads)
+    if previous is None:
+        del os.environ["OMP_NUM_THREADS"]
+    else:
+        os.environ["OMP_NUM_THREADS"] = previous
+
+
 @pytest.fixture
 def run_cli(capsys):
     """Call the CLI in-process; returns (exit code, stdout, stderr)."""

@@ -179,9 +179,9 @@ def test_pretrained_task_with_its_data_is_adopted_and_evaluated(
     fake_cache(tmp_path / "torch", "resnet18")
 
     def build(**kwargs) -> Stream:
-        stream = build_dataset_stream("finegrained", full_root, image_size=32)
+        stream = build_dataset_stream("finegrained", full_root, image_size=16)
         tasks = [replace(stream.tasks[0], num_classes=1000), *stream.tasks[1:]]
-        return Stream("pretrained1000", tasks, 3, 32, first_task_pretrained=True)
+        return Stream("pretrained1000", tasks, 3, 16, first_task_pretrained=True)
 
     spec = replace(STREAMS["finegrained"], name="pretrained1000", build=build)
     monkeypatch.setitem(STREAMS._specs, "pretrained1000", spec)
