@@ -41,6 +41,7 @@ EXPECTED_RUNS = {
         **{f"{a} PackNet": 3 for a in ("VGG-16", "VGG-16-BN", "ResNet-50", "DenseNet-121")},
         "VGG-16 LwF": 3,
     },
+    "packnet-table5": {"Separate biases": 18, "Shared biases": 18},
     "piggyback-errors": {f"{a} Piggyback": 3 for a in ("VGG-16", "ResNet-50", "DenseNet-121")},
     "cpg-six-tasks-resnet50": {"PackNet": 3, "Piggyback": 3},
     "packnet-cifar100-20": {
