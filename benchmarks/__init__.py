@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from benchmarks.catalog import STREAM_TASKS
+from benchmarks.catalog import ONE_ADDED_TASK, STREAM_TASKS
 from benchmarks.protocols import (
     FINEGRAINED,
     FINEGRAINED6,
     IMAGENET_PLACES365,
+    ONE_ADDED_TASK_PROTOCOL,
     SPLITCIFAR100,
     SPLITMNIST,
     Protocol,
@@ -84,6 +85,7 @@ def _build_splitcifar100(
 # The papers' data: 224x224, starting from the ImageNet-pretrained network (its
 # classifier is task 0's head), the full official training split.
 _PAPER_DEFAULTS = {"image_size": 224, "pretrained": True, "valid_fraction": 0.0}
+TITLES = {"cubs": "CUBS", "cars": "Stanford Cars", "flowers": "Flowers-102"}
 _ORDER_NOTE = "; --order permutes the added tasks, ImageNet stays first"
 
 STREAMS: Registry[StreamSpec] = Registry(
@@ -128,6 +130,19 @@ STREAMS: Registry[StreamSpec] = Registry(
             num_tasks=len(STREAM_TASKS["imagenet_places365"]),
             protocol=IMAGENET_PLACES365,
             defaults=_PAPER_DEFAULTS,
+        ),
+        *(
+            StreamSpec(
+                name=f"imagenet_{name}",
+                summary=f"ImageNet (pretrained) -> {TITLES[name]} alone, one task added to the "
+                "pruned ImageNet network (PackNet paper, section 5)",
+                default_arch="vgg16",
+                build=_dataset_stream(f"imagenet_{name}"),
+                num_tasks=len(STREAM_TASKS[f"imagenet_{name}"]),
+                protocol=ONE_ADDED_TASK_PROTOCOL,
+                defaults=_PAPER_DEFAULTS,
+            )
+            for name in ONE_ADDED_TASK
         ),
         StreamSpec(
             name="splitcifar100",

@@ -39,6 +39,10 @@ DATASETS: dict[str, DatasetFacts] = {
 PRETRAINED_TASK = "imagenet"
 """The pretrained network's own task: task 0 of the ImageNet streams."""
 
+ONE_ADDED_TASK = ("cubs", "cars", "flowers")
+"""The datasets the PackNet paper adds alone to the pruned ImageNet network (section 5:
+Table 6, Figure 4): stream ``imagenet_<name>`` for each."""
+
 # Tasks of each stream in their default order, as (task name, classes).
 STREAM_TASKS: dict[str, list[tuple[str, int]]] = {
     "splitmnist": [(f"digits {2 * i}/{2 * i + 1}", 2) for i in range(5)],
@@ -50,6 +54,10 @@ STREAM_TASKS: dict[str, list[tuple[str, int]]] = {
         for name in ("imagenet", "cubs", "cars", "flowers", "wikiart", "sketch")
     ],
     "imagenet_places365": [("imagenet", 1000), ("places365", 365)],
+    **{
+        f"imagenet_{name}": [("imagenet", 1000), (name, DATASETS[name].classes)]
+        for name in ONE_ADDED_TASK
+    },
     "splitcifar100": [(f"cifar100 classes {5 * i}-{5 * i + 4}", 5) for i in range(20)],
 }
 

@@ -25,6 +25,7 @@ from clbench.core.protocol import (
     LWF_CODE,
     LWF_PAPER,
     PACKNET_PAPER,
+    PACKNET_PAPER_ANALYSIS,
     PACKNET_SCRIPTS,
     PIGGYBACK_PAPER,
     TENTH_LR,
@@ -175,6 +176,11 @@ FINEGRAINED6 = papers_protocol(
             "pruned) on six tasks"
         ),
     ),
+)
+ONE_ADDED_TASK_PROTOCOL = papers_protocol(
+    "the PackNet paper's fine-grained protocol, one task added to the pruned ImageNet "
+    "network (its section 5: Table 6, Figure 4)",
+    Setting("0.5", PACKNET_PAPER_ANALYSIS),
 )
 _PLACES_OTHERS = ours(
     "the PackNet paper trains only PackNet on Places365 (its other Places365 networks are "

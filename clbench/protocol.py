@@ -10,6 +10,7 @@ Light: no torch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,11 +157,25 @@ def rows(stream: str) -> list[tuple[_Row, bool]]:
 
 def protocol_markdown(stream: str) -> str:
     """The protocol table of ``stream`` in markdown, its sources as numbered notes."""
+    return f"### {stream}: {STREAMS[stream].protocol.summary}\n\n{_table(stream)}"
+
+
+def protocol_tables(streams: Sequence[str]) -> str:
+    """The protocol tables of ``streams`` in markdown; streams whose tables are the same
+    (``imagenet_cubs``, ``imagenet_cars``, ...) share one, headed by all their names."""
+    tables: dict[str, list[str]] = {}
+    for stream in streams:
+        tables.setdefault(_table(stream), []).append(stream)
+    return "\n".join(
+        f"### {', '.join(names)}: {STREAMS[names[0]].protocol.summary}\n\n{table}"
+        for table, names in tables.items()
+    )
+
+
+def _table(stream: str) -> str:
     notes = Notes()
     body = [row.cells(notes, first) for row, first in rows(stream)]
     lines = [
-        f"### {stream}: {STREAMS[stream].protocol.summary}",
-        "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
         *("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in body),
@@ -173,9 +188,9 @@ def protocol_markdown(stream: str) -> str:
 def protocol_summary() -> str:
     """Every stream's defaults per strategy, one line each, without sources."""
     notes = Notes(marks=False)
-    lines = []
+    summaries: dict[str, list[str]] = {}
     for stream in STREAMS:
-        lines.append(f"{stream}:")
+        lines = []
         for row, _ in rows(stream):
             cells = dict(zip(COLUMNS, row.cells(notes, False)))
             lines.append(
@@ -183,4 +198,5 @@ def protocol_summary() -> str:
                 f"{cells['optimizer']}, weight decay {cells['weight decay']}, BatchNorm "
                 f"{cells['BatchNorm']}"
             )
-    return "\n".join(lines)
+        summaries.setdefault("\n".join(lines), []).append(stream)
+    return "\n".join(f"{', '.join(names)}:\n{text}" for text, names in summaries.items())

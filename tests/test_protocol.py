@@ -14,14 +14,15 @@ import clbench.run.runner as runner_module
 from benchmarks import STREAMS
 from clbench.core.config import RunConfig
 from clbench.core.protocol import step_lr
-from clbench.protocol import protocol_markdown, rows
+from clbench.protocol import protocol_markdown, protocol_tables, rows
 from clbench.resolve import protocol_defaults, resolve
 from strategies.registry import STRATEGIES
 from strategies.templates import batchnorm_modules
 from tests import dataset_fixtures as fx
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPERS = ("finegrained", "finegrained6", "imagenet_places365")
+ONE_TASK = ("imagenet_cubs", "imagenet_cars", "imagenet_flowers")
+PAPERS = ("finegrained", "finegrained6", "imagenet_places365", *ONE_TASK)
 # The published protocols (METHODS.md, "Protocols, as published"), written out here
 # independently of the declarations: (epochs, lr, LR step, weight decay) per strategy on
 # finegrained; PackNet's retraining and the pretrained task's separately.
@@ -67,12 +68,25 @@ def test_paper_stream_defaults_are_the_published_protocol(strategy):
     assert (places["epochs"], places["lr_step"]) == (10, 0 if strategy == "classifier_only" else 5)
 
 
+@pytest.mark.parametrize("stream", ONE_TASK)
+@pytest.mark.parametrize("strategy", list(PUBLISHED))
+def test_one_added_task_streams_train_as_finegrained(stream, strategy):
+    """Section 5 adds CUBS, Cars or Flowers alone with the fine-grained schedule."""
+    ours, finegrained = (
+        protocol_defaults(stream, strategy),
+        protocol_defaults("finegrained", strategy),
+    )
+    ours.pop("prune_ratios", None), finegrained.pop("prune_ratios", None)
+    assert ours == finegrained
+
+
 def test_the_papers_prune_ratio_notation():
     ratios = {s: protocol_defaults(s, "packnet")["prune_ratios"] for s in PAPERS}
     assert ratios == {
         "finegrained": "0.5,0.75,0.75,-1",
         "finegrained6": "0.5,0.75,0.75,0.75,0.75,-1",
         "imagenet_places365": "0.5,-1",
+        **dict.fromkeys(ONE_TASK, "0.5,-1"),  # section 5: one task added to the 50%-pruned
     }
 
     def resolved(stream: str, text: str) -> str:
@@ -84,6 +98,7 @@ def test_the_papers_prune_ratio_notation():
     same = {resolved("finegrained", t) for t in ("0.5,0.75,0.75", "0.50,0.75,0.75,-1")}
     assert same == {"0.5,0.75,0.75,-1"}
     assert resolved("finegrained", "0.75") == "0.75,0.75,0.75,-1"  # the last never pruned
+    assert resolved("imagenet_cars", "0.5,0.9") == "0.5,0.9"  # Figure 4: the added task pruned
     assert resolved("splitmnist", "0.75") == "0.75"  # every task
     assert resolved("splitmnist", "0.5,0.75,0.75,0.75") == "0.5,0.75,0.75,0.75,-1"
     first = resolve(
@@ -125,7 +140,10 @@ def test_run_help_and_list_show_the_defaults(run_cli, capsys):
     with pytest.raises(SystemExit):
         run_cli("run", "--help")
     text = capsys.readouterr().out
-    assert "finegrained:\n" in text and "  piggyback: 30 epochs, lr 0.0001, x0.1 after 15" in text
+    assert (
+        re.search(r"^(\S+, )*finegrained(, \S+)*:$", text, re.M)
+        and "  piggyback: 30 epochs, lr 0.0001, x0.1 after 15" in text
+    )
     code, out, _ = run_cli("list", "--protocol", "--stream", "finegrained")
     assert code == 0 and out == protocol_markdown("finegrained")
 
@@ -148,7 +166,7 @@ def test_readme_shows_the_generated_protocol_table():
     text = (ROOT / "README.md").read_text()
     start = text.index("<!-- protocol table -->") + len("<!-- protocol table -->\n")
     end = text.index("<!-- end protocol table -->")
-    assert text[start:end].strip() == "\n".join(protocol_markdown(s) for s in STREAMS).strip()
+    assert text[start:end].strip() == protocol_tables(list(STREAMS)).strip()
 
 
 # ----------------------------------------------------------------------------- traces

@@ -36,19 +36,20 @@ def add_parser(commands) -> None:
 
 def protocol_tables(stream: str | None) -> str:
     """The protocol table of ``stream`` (default: of every stream), markdown."""
-    from clbench.protocol import protocol_markdown
+    from clbench.protocol import protocol_markdown, protocol_tables
 
-    names = [STREAMS.get_or_fail(stream).name] if stream else list(STREAMS)
-    return "\n".join(protocol_markdown(name) for name in names)
+    if stream:
+        return protocol_markdown(STREAMS.get_or_fail(stream).name)
+    return protocol_tables(list(STREAMS))
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
     from strategies.registry import STRATEGIES
 
     kinds = {
-        "strategies": {name: spec.summary for name, spec in STRATEGIES.items()},
-        "streams": {name: spec.summary for name, spec in STREAMS.items()},
-        "architectures": ARCHITECTURES,
+        "strategies": STRATEGIES.summaries(),
+        "streams": STREAMS.summaries(),
+        "architectures": ARCHITECTURES.summaries(),
     }
     if args.stream and not args.protocol:
         raise UserError("--stream applies to list --protocol only")

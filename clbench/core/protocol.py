@@ -34,6 +34,9 @@ def ours(reason: str) -> Source:
 
 
 PACKNET_PAPER = Source("PackNet paper (Mallya & Lazebnik, CVPR 2018), section 4")
+PACKNET_PAPER_ANALYSIS = Source(
+    "PackNet paper (Mallya & Lazebnik, CVPR 2018), section 5 (Table 6, Figure 4)"
+)
 PACKNET_METHOD = Source("PackNet paper (Mallya & Lazebnik, CVPR 2018), section 3 (the method)")
 PACKNET_SCRIPTS = Source("the PackNet authors' code (src/scripts/*.sh, src/main.py)")
 PIGGYBACK_PAPER = Source(

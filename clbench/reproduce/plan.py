@@ -3,9 +3,10 @@
 Each column's grid is planned with :func:`clbench.sweep.plan.plan` (so its folders are
 exactly those ``run`` writes). A record belongs to a column when it agrees with the
 column's configuration on everything the entry sets (its ``[base]`` and the column's),
-compared after resolution: records made by hand with ``clbench run`` count as well as
-those ``reproduce run`` made, and a default that changes later cannot slip in unseen for
-an option the entry pins. Seeds and task orders are what a column averages over.
+compared after resolution, and is on one of the column's streams: records made by hand
+with ``clbench run`` count as well as those ``reproduce run`` made, and a default that
+changes later cannot slip in unseen for an option the entry pins. Seeds and task orders
+(and the streams of a several-stream entry) are what a column averages over.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from clbench.report.leaderboard import NOT_GROUPING, identity
 from clbench.reproduce.registry import Column, Entry
 from clbench.sweep.plan import PlannedRun, plan
 
-ALWAYS_MATCHED = ("stream", "arch", "strategy")
+ALWAYS_MATCHED = ("arch", "strategy")
 
 
 @dataclass
@@ -34,12 +35,16 @@ class ColumnPlan:
     """Its runs; none for a column no run can reproduce."""
     keys: tuple[str, ...] = ()
     """The identity fields a record must share with :attr:`config` to belong to it."""
+    streams: tuple[str, ...] = ()
+    """The streams its runs are on (the entry's)."""
 
     def matches(self, record: RunRecord) -> bool:
         """Whether ``record`` is one of this column's runs (see the module docstring)."""
         if self.config is None or not self.column.runs:
             return False
         ours, theirs = identity(asdict(self.config)), identity(record.config)
+        if theirs.get("stream") not in self.streams:
+            return False
         return all(theirs.get(key) == ours.get(key) for key in self.keys)
 
 
@@ -59,8 +64,15 @@ def plan_entry(
         grid = entry.grid(column, mini, results, data_root)
         runs = plan(grid, configure)
         config = identity(asdict(runs[0].config))
-        keys = [k for k in (*ALWAYS_MATCHED, *grid.base) if k in config and k not in NOT_GROUPING]
-        plans.append(ColumnPlan(column, runs[0].config, runs if column.runs else [], tuple(keys)))
+        keys = [
+            k
+            for k in (*ALWAYS_MATCHED, *grid.base)
+            if k in config and k not in NOT_GROUPING and k != "stream"
+        ]
+        streams = tuple(dict.fromkeys(run.config.stream for run in runs))
+        plans.append(
+            ColumnPlan(column, runs[0].config, runs if column.runs else [], tuple(keys), streams)
+        )
     return plans
 
 

@@ -6,8 +6,10 @@ citation, ``paper``, the full one, ``source``: table or figure), the unit of its
 held to where the source publishes no run-to-run spread (``tolerance``, in points, with
 ``tolerance_reason``; ``size_tolerance`` in MB for the storage row), ``notes``, the
 ``run`` options every column shares (``[base]``, the ``[base]`` of a ``sweep`` grid;
-``[resources]`` likewise) and its columns. Each ``[[columns]]`` table is one published
-column (a method in one setting):
+``[resources]`` likewise), optionally ``[grid] streams``: several streams every column
+runs on, instead of ``[base] stream`` (the PackNet paper's section 5 adds CUBS, Cars and
+Flowers each alone: its rows are the union of the streams' tasks), and its columns.
+Each ``[[columns]]`` table is one published column (a method in one setting):
 
 - ``label``, ``source`` (where in the paper), ``averages`` (what its cells average);
 - ``[columns.base]``: its own ``run`` options (strategy and options), merged over the
@@ -66,6 +68,7 @@ ENTRY_KEYS = {
     "size_tolerance",
     "notes",
     "base",
+    "grid",
     "resources",
     "mini",
     "columns",
@@ -140,10 +143,8 @@ class Entry:
     mini_base: dict[str, Any]
     mini_axes: dict[str, Any]
     columns: list[Column]
-
-    @property
-    def stream(self) -> str:
-        return self.base["stream"]
+    streams: list[str]
+    """The streams its columns run on: ``[base] stream``, or ``[grid] streams``."""
 
     def results_folder(self, mini: bool) -> Path:
         """Where its runs go by default: ``results/reproduce/<name>`` (``-mini``)."""
@@ -157,6 +158,8 @@ class Entry:
             resources = {}
         else:
             base, axes, resources = {**self.base, **column.base}, dict(column.axes), self.resources
+            if len(self.streams) > 1:
+                axes["streams"] = list(self.streams)
         base["results"] = str(results)
         if data_root is not None:
             base["data_root"] = data_root
@@ -168,13 +171,18 @@ class Entry:
         in its default order that a column publishes (top-5 where one publishes it), then
         the average; a miniature's are its own stream's tasks, top-1."""
         published = {key for column in self.columns for key in column.published}
-        tasks = [name for name, _ in STREAM_TASKS[self.stream]]
+        tasks = stream_tasks(self.streams)
         if mini:
             tasks = [name for name, _ in STREAM_TASKS[self.mini_base["stream"]]]
             rows = [(task, TOP1) for task in tasks]
         else:
             rows = [(t, m) for t in tasks for m in (TOP1, TOP5) if (t, m) in published]
         return rows + [key for key in ((AVERAGE, TOP1),) if key in published]
+
+
+def stream_tasks(streams: list[str]) -> list[str]:
+    """The tasks of ``streams``, each once, in the streams' default orders."""
+    return list(dict.fromkeys(name for stream in streams for name, _ in STREAM_TASKS[stream]))
 
 
 def _fail(where: str, message: str) -> UserError:
@@ -230,9 +238,11 @@ def _options(table: dict, where: str) -> dict[str, Any]:
     return options
 
 
-def _published(table: dict, stream: str, where: str) -> tuple[dict, int | None, float | None]:
+def _published(
+    table: dict, streams: list[str], where: str
+) -> tuple[dict, int | None, float | None]:
     """The published cells, the number of models and the size in MB of a column."""
-    tasks = {name for name, _ in STREAM_TASKS[stream]}
+    tasks = stream_tasks(streams)
     cells: dict[tuple[str, str], Published] = {}
     models = size_mb = None
     for key, value in table.items():
@@ -246,8 +256,8 @@ def _published(table: dict, stream: str, where: str) -> tuple[dict, int | None, 
             size_mb = _number(value, at)
             continue
         if key not in tasks and key != AVERAGE:
-            choices = ", ".join([*(n for n, _ in STREAM_TASKS[stream]), AVERAGE])
-            raise _fail(at, f"not a task of {stream} ({choices}), models or size_mb")
+            choices = ", ".join([*tasks, AVERAGE])
+            raise _fail(at, f"not a task of {', '.join(streams)} ({choices}), models or size_mb")
         value = {TOP1: value} if not isinstance(value, dict) else value
         _unknown(value, {TOP1, TOP5, f"{TOP1}_spread", f"{TOP5}_spread"}, at)
         for metric in (TOP1, TOP5):
@@ -263,7 +273,7 @@ def _published(table: dict, stream: str, where: str) -> tuple[dict, int | None, 
     return cells, models, size_mb
 
 
-def _column(table: Any, stream: str, where: str) -> Column:
+def _column(table: Any, streams: list[str], where: str) -> Column:
     if not isinstance(table, dict):
         raise _fail(where, "expected a table")
     _unknown(table, COLUMN_KEYS, where)
@@ -278,7 +288,7 @@ def _column(table: Any, stream: str, where: str) -> Column:
     if reason is None and "seeds" not in axes:
         raise _fail(f"{where}.grid.seeds", "missing: the runs a column averages over")
     published, models, size_mb = _published(
-        _subtable(table, "published", where), stream, f"{where}.published"
+        _subtable(table, "published", where), streams, f"{where}.published"
     )
     return Column(
         label=_text(table, "label", where),
@@ -316,6 +326,29 @@ def _mini(table: dict, columns: list[Column], where: str) -> tuple[dict, dict]:
     return base, axes
 
 
+def _streams(base: dict, grid: dict, where: str) -> list[str]:
+    """``[base] stream`` as a list, or ``[grid] streams`` (several, none of them twice)."""
+    _unknown(grid, {"streams"}, f"{where}.grid")
+    known = f"expected one of: {', '.join(STREAM_TASKS)}"
+    if "streams" not in grid:
+        if base.get("stream") not in STREAM_TASKS:
+            raise _fail(f"{where}.base.stream", known)
+        return [base["stream"]]
+    if "stream" in base:
+        raise _fail(f"{where}.grid.streams", "give [base] stream or [grid] streams, not both")
+    streams = grid["streams"]
+    if (
+        not isinstance(streams, list)
+        or len(streams) < 2
+        or len(set(map(str, streams))) < len(streams)
+    ):
+        raise _fail(f"{where}.grid.streams", "expected a list of several different streams")
+    unknown = [s for s in streams if s not in STREAM_TASKS]
+    if unknown:
+        raise _fail(f"{where}.grid.streams", f"unknown stream '{unknown[0]}'; {known}")
+    return streams
+
+
 def load_entry(path: Path) -> Entry:
     """Read and check one registry file; :class:`UserError` naming the file and the
     field when it is unusable."""
@@ -326,13 +359,11 @@ def load_entry(path: Path) -> Entry:
     if metric not in METRICS:
         raise _fail(f"{where}.metric", f"expected one of: {', '.join(METRICS)}")
     base = _options(_subtable(data, "base", where), f"{where}.base")
-    stream = base.get("stream")
-    if stream not in STREAM_TASKS:
-        raise _fail(f"{where}.base.stream", f"expected one of: {', '.join(STREAM_TASKS)}")
+    streams = _streams(base, _subtable(data, "grid", where), where)
     tables = data.get("columns")
     if not isinstance(tables, list) or not tables:
         raise _fail(f"{where}.columns", "expected one or more [[columns]] tables")
-    columns = [_column(t, stream, f"{where}.columns[{i}]") for i, t in enumerate(tables)]
+    columns = [_column(t, streams, f"{where}.columns[{i}]") for i, t in enumerate(tables)]
     labels = [column.label for column in columns]
     if len(set(labels)) != len(labels):
         raise _fail(f"{where}.columns", "two columns have the same label")
@@ -354,6 +385,7 @@ def load_entry(path: Path) -> Entry:
         mini_base=mini_base,
         mini_axes=mini_axes,
         columns=columns,
+        streams=streams,
     )
     for index, column in enumerate(columns):
         if "strategy" in column.base:

@@ -140,8 +140,10 @@ def test_list_names_and_one_line_per_entry(run_cli):
     assert code == 0 and {"finetune", "classifier_only"} <= set(out.split())
     code, out, _ = run_cli("list")
     assert code == 0
-    for name in ("splitmnist", "smallcnn", "densenet121", "finetune"):
+    for name in ("splitmnist", "smallcnn", "densenet121", "finetune", "imagenet_cubs"):
         assert sum(line.split()[:1] == [name] for line in out.splitlines()) == 1
+    summaries = dict(line.split(maxsplit=1) for line in out.splitlines() if " " in line.strip())
+    assert summaries["smallcnn"].startswith("small CNN with BatchNorm")  # not the spec's repr
 
 
 def test_compare_prints_leaderboard_and_skips_bad_records(run_cli, tmp_path):

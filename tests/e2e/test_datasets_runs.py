@@ -210,6 +210,39 @@ def test_pretrained_task_with_its_data_is_adopted_and_evaluated(
         assert first == [untouched["top1"]] * 4
 
 
+def test_one_task_added_to_a_filter_pruned_pretrained_network(
+    run_cli, full_root, tmp_path, monkeypatch
+):
+    """Table 6's setting on imagenet_cubs: the pretrained ImageNet network (adopted with
+    its data) loses 30% of its filters and is retrained, then CUBS alone is added; the
+    three stages of ImageNet's error are recorded and its outputs re-verified by check."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    fake_cache(tmp_path / "torch", "resnet18")
+
+    def build(**kwargs) -> Stream:
+        stream = build_dataset_stream("imagenet_cubs", full_root, image_size=16)
+        tasks = [replace(stream.tasks[0], num_classes=1000), *stream.tasks[1:]]
+        return Stream("cubs1000", tasks, 3, 16, first_task_pretrained=True)
+
+    spec = replace(STREAMS["imagenet_cubs"], name="cubs1000", build=build)
+    monkeypatch.setitem(STREAMS._specs, "cubs1000", spec)
+    options = {"prune_granularity": "filter", "prune_ratios": "0.3", "retrain_epochs": 1}
+    config = resolve(RunConfig(
+        strategy="packnet", stream="cubs1000", arch="resnet18", epochs=1, batch_size=8,
+        lr=1e-4, results=str(tmp_path / "results"), options={**options, "eval_pruning": True},
+    ))  # fmt: skip
+    assert config.options["prune_ratios"] == "0.3,-1"  # the added task is not pruned
+    record = runner_module.run(config).to_dict()
+    assert record["status"] == "complete" and record["tasks"] == ["imagenet", "cubs"]
+    (stage,) = record["prune_stages"]
+    assert (stage["task"], stage["prune_ratio"]) == ("imagenet", 0.3)
+    usage = record["strategy_report"]["weight_usage"]["total"]["tasks"]
+    assert 0.6 < usage[0] < 0.75 and abs(sum(usage) - 1) < 1e-6  # CUBS takes every freed weight
+    (folder,) = {path.parent for path in (tmp_path / "results").rglob("record.json")}
+    code, _, err = run_cli("check", str(folder))
+    assert code == 0, err
+
+
 def test_classifier_only_freezes_a_pretrained_backbone_from_the_first_added_task(
     no_imagenet_root,
 ):

@@ -42,6 +42,8 @@ EXPECTED_RUNS = {
         "VGG-16 LwF": 3,
     },
     "packnet-table5": {"Separate biases": 18, "Shared biases": 18},
+    "packnet-table6": {"Filter pruning 0.30": 9, "Weight pruning 0.50": 9, "Classifier Only": 9},
+    "packnet-figure4": {"Prune 0.75": 9, "Prune 0.90": 9},
     "piggyback-errors": {f"{a} Piggyback": 3 for a in ("VGG-16", "ResNet-50", "DenseNet-121")},
     "cpg-six-tasks-resnet50": {"PackNet": 3, "Piggyback": 3},
     "packnet-cifar100-20": {
@@ -76,7 +78,8 @@ def test_plan_has_the_papers_runs_and_the_miniature_its_shape(name, tmp_path):
             assert (len(mini_values) >= 2) == (len(full_values) >= 2), axis
         if full.config.strategy == "packnet":  # one prune ratio per task, the last unpruned
             ratios = full.config.options["prune_ratios"].split(",")
-            assert len(ratios) == len(run_tasks(full.runs[0])) and float(ratios[-1]) < 0
+            assert len(ratios) == len(run_tasks(full.runs[0]))
+            assert float(ratios[-1]) < 0 or name == "packnet-figure4"  # it prunes the added task
 
 
 def test_table2_pruning_columns_are_every_order_times_three_seeds(tmp_path):
@@ -91,6 +94,33 @@ def test_table2_pruning_columns_are_every_order_times_three_seeds(tmp_path):
         }
         assert {r.config.weight_decay for r in column_plan.runs} == {0.0}
     assert packnet[0].runs[0].config.options["retrain_epochs"] == 10
+
+
+ONE_TASK_STREAMS = ["imagenet_cubs", "imagenet_cars", "imagenet_flowers"]
+
+
+@pytest.mark.parametrize("name", ["packnet-table6", "packnet-figure4"])
+def test_section5_columns_add_each_task_alone_to_the_pruned_imagenet_network(name, tmp_path):
+    entry = ENTRIES[name]
+    assert entry.streams == ONE_TASK_STREAMS
+    for column_plan in plan_entry(entry, CONFIGURE, False, tmp_path):
+        runs = Counter((r.config.stream, r.config.seed) for r in column_plan.runs)
+        assert set(runs) == {(s, seed) for s in ONE_TASK_STREAMS for seed in (0, 1, 2)}
+        assert column_plan.streams == tuple(ONE_TASK_STREAMS)
+        assert {len(run_tasks(r)) for r in column_plan.runs} == {2}
+    tasks = [task for task, _ in entry.rows(False)]
+    assert tasks[-3:] == ["cubs", "cars", "flowers"]
+    ratios = {p.column.label: p.config.options.get("prune_ratios") for p in
+              plan_entry(entry, CONFIGURE, False, tmp_path)}  # fmt: skip
+    expected = {
+        "packnet-table6": {
+            "Filter pruning 0.30": "0.3,-1",
+            "Weight pruning 0.50": "0.5,-1",
+            "Classifier Only": None,
+        },
+        "packnet-figure4": {"Prune 0.75": "0.5,0.75", "Prune 0.90": "0.5,0.9"},
+    }  # fmt: skip
+    assert ratios == expected[name]
 
 
 GOOD = entry_text("finegrained", "cubs = 20.0")
@@ -109,6 +139,15 @@ BROKEN = [  # (text of GOOD, replaced by, the field the message names)
         "columns[0].grid.lr",
     ),
     ("[mini.grid]\nseeds = [0, 1]", "[mini.grid]\nseeds = [0]", "mini.grid.seeds"),
+    ('[base]\nstream = "finegrained"', '[grid]\nstreams = ["finegrained"]', "grid.streams"),
+    ('[base]\nstream = "finegrained"', '[grid]\nstreams = ["cubs", "x"]', "grid.streams"),
+    ('[base]\nstream = "finegrained"', '[grid]\nstreams = "finegrained"', "grid.streams"),
+    (
+        'stream = "finegrained"',
+        'stream = "finegrained"\n[grid]\nstreams = ["a", "b"]',
+        "grid.streams",
+    ),
+    ('[base]\nstream = "finegrained"', '[grid]\nsteams = ["a", "b"]', "grid.steams"),
 ]
 
 

@@ -142,3 +142,25 @@ def test_published_spread_is_the_limit_where_given_and_the_average_row(tmp_path)
     assert {c.verdict for c in minis} == {"miniature", "not measured", "not reproducible"}
     assert all(c.published == "-" for c in minis)
     assert "NOT comparable" in report_view(entry, minis, mini=True).title
+
+
+def test_one_task_streams_fill_their_own_rows_and_share_the_imagenet_row(tmp_path):
+    """Table 6: each added task's row comes from its stream's runs only; ImageNet's from
+    every stream's."""
+    entry = registry()["packnet-table6"]
+    plans = plan_entry(entry, CONFIGURE, False, tmp_path)
+    weights = next(p for p in plans if p.column.label == "Weight pruning 0.50")
+    added = {"imagenet_cubs": 75.0, "imagenet_cars": 86.0, "imagenet_flowers": 91.0}
+    for run in weights.runs:
+        task = run.config.stream.removeprefix("imagenet_")
+        write_record(run, {"imagenet": 70.0 + run.config.seed, task: added[run.config.stream]})
+    records = scan_records(tmp_path).records
+    assert len(records) == 9
+    by = cells_by(report_cells(entry, plans, records, {}))
+    cubs, cars = by[("Weight pruning 0.50", "cubs")], by[("Weight pruning 0.50", "cars")]
+    assert (cubs.ours, cubs.runs, cubs.difference) == ("25.00 ± 0.00", "3/9", "+0.77")
+    assert (cars.ours, cars.published, cars.verdict) == ("14.00 ± 0.00", "13.97", "ok")
+    imagenet = by[("Weight pruning 0.50", "imagenet")]  # 30 - seed over 3 streams x 3 seeds
+    assert (imagenet.ours, imagenet.runs, imagenet.difference) == ("29.00 ± 0.87", "9/9", "-0.33")
+    assert by[("Filter pruning 0.30", "cubs")].verdict == "not run"
+    assert by[("Classifier Only", "flowers")].verdict == "not run"
