@@ -3,7 +3,8 @@
 The file holds exactly what serving every task needs, at the size the run's ``storage``
 figure counts (:mod:`strategies.registry`): the backbone once (one per task for
 ``individual``), every head, PackNet's owner indices at ceil(log2 T) bits per prunable
-weight and its per-task BatchNorm rows, Piggyback's 1-bit masks; plus the description
+weight (per output filter / unit with filter granularity) and its per-task BatchNorm and
+bias rows, Piggyback's 1-bit masks; plus the description
 (architecture, tasks and their classes and preprocessing, strategy, harness version).
 The tensors' layout is :mod:`clbench.packed.model`'s.
 """
@@ -78,19 +79,43 @@ def _network(state: dict[str, Tensor], names: list[str], prefix: str, tasks: ran
     return tensors
 
 
-def _packnet(state: dict[str, Tensor], tasks: int, layers: list[str]) -> tuple[dict, dict]:
-    """PackNet's owners (packed) and per-task BatchNorm rows, and their description.
+def _snapshot_rows(
+    state: dict[str, Tensor], snapshots: dict[str, str], tasks: int, kind: str
+) -> tuple[dict, list[str]]:
+    """``packnet.<kind>.<module>.<attr>``: the per-task rows of every module holding
+    ``snapshots`` (attribute -> buffer), but the last task's (the live values), and the
+    modules' names."""
+    suffix = "." + next(iter(snapshots.values()))
+    modules = sorted(k[len("backbone.") : -len(suffix)] for k in state if k.endswith(suffix))
+    tensors = {}
+    for module in modules:
+        for attr, buffer in snapshots.items():
+            rows, live = state[f"backbone.{module}.{buffer}"], state[f"backbone.{module}.{attr}"]
+            if rows.shape[0] != tasks or not torch.equal(rows[-1], live):
+                raise UserError(f"the checkpoint's per-task {kind} of {module} is inconsistent")
+            tensors[f"packnet.{kind}.{module}.{attr}"] = rows[:-1]
+    return tensors, modules
+
+
+def _unit_owners(owner: Tensor, layer: str) -> Tensor:
+    """The owner of each output filter / unit of a filter-granularity layer."""
+    units = owner.flatten(1)[:, 0]
+    if not torch.equal(owner.flatten(1), units[:, None].expand(-1, owner[0].numel())):
+        raise UserError(f"the checkpoint's PackNet owners of {layer} are not per filter")
+    return units
+
+
+def _packnet(
+    state: dict[str, Tensor], tasks: int, layers: list[str], granularity: str
+) -> tuple[dict, dict]:
+    """PackNet's owners (packed: one per weight, or per filter with ``granularity``
+    "filter") and per-task BatchNorm and bias rows, and their description.
 
     Weights no task owns (freed by the last pruning) are exactly 0 and stay 0 for every
     task; they are stored as the last task's, so T tasks need ceil(log2 T) bits."""
     labels = state.get(TASK_LABELS)
     if labels is None or labels.tolist() != list(range(tasks)):
         raise UserError("the checkpoint's PackNet state does not pack the run's tasks in order")
-    if any(k.endswith(f".{name}") for k in state for name in BIAS_SNAPSHOTS.values()):
-        raise UserError(
-            "export does not pack per-task biases (a --per-task-bias run) yet; serve the "
-            "run's tasks from its checkpoint (strategies.packnet.task_view)"
-        )
     owned = sorted(k[len("backbone.") : -len(OWNER) - 1] for k in state if k.endswith(OWNER))
     if owned != sorted(layers):
         raise UserError("the checkpoint's PackNet owners do not cover the backbone's layers")
@@ -100,17 +125,21 @@ def _packnet(state: dict[str, Tensor], tasks: int, layers: list[str]) -> tuple[d
         free = owner == FREE
         if bool(weight[free].any()) or int(owner.masked_fill(free, 0).max()) >= tasks:
             raise UserError(f"the checkpoint's PackNet owners of {layer} are inconsistent")
+        owner = owner.masked_fill(free, tasks - 1)
+        if granularity == "filter":
+            owner = _unit_owners(owner, layer)
         if width:
-            tensors[f"packnet.owner.{layer}"] = pack(owner.masked_fill(free, tasks - 1), width)
-    suffix = "." + BN_SNAPSHOTS["weight"]
-    bns = sorted(k[len("backbone.") : -len(suffix)] for k in state if k.endswith(suffix))
-    for bn in bns:
-        for attr in BN_ATTRS:
-            rows = state[f"backbone.{bn}.{BN_SNAPSHOTS[attr]}"]
-            if rows.shape[0] != tasks or not torch.equal(rows[-1], state[f"backbone.{bn}.{attr}"]):
-                raise UserError(f"the checkpoint's per-task BatchNorm of {bn} is inconsistent")
-            tensors[f"packnet.bn.{bn}.{attr}"] = rows[:-1]
-    return tensors, {"bits": width, "layers": layers, "per_task_bn": bns}
+            tensors[f"packnet.owner.{layer}"] = pack(owner, width)
+    bn_rows, bns = _snapshot_rows(state, {a: BN_SNAPSHOTS[a] for a in BN_ATTRS}, tasks, "bn")
+    bias_rows, biased = _snapshot_rows(state, BIAS_SNAPSHOTS, tasks, "bias")
+    description = {
+        "bits": width,
+        "granularity": granularity,
+        "layers": layers,
+        "per_task_bn": bns,
+        "per_task_bias": biased,
+    }
+    return tensors | bn_rows | bias_rows, description
 
 
 def _plugin_state(content: dict, plugin: type) -> dict:
@@ -164,7 +193,8 @@ def pack_run(content: dict) -> tuple[dict, dict]:
         return tensors, {"serving": serving}
     tensors = _network(state, names, "backbone", range(tasks))
     if serving == "packnet":
-        extra, description = _packnet(state, tasks, layers)
+        granularity = config.options.get("prune_granularity", "weight")
+        extra, description = _packnet(state, tasks, layers, granularity)
     elif serving == "piggyback":
         extra, description = _piggyback(content, tasks, layers)
     else:

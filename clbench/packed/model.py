@@ -10,7 +10,7 @@ How each serving scheme (``meta["serving"]``) gives task ``t`` its function:
 * ``shared`` (fine-tuning, LwF, EWC, joint, classifier only): the one backbone, head t;
 * ``individual``: backbone t, head t;
 * ``packnet``: the backbone's weights owned by tasks <= t (the others 0), task t's
-  BatchNorm when BatchNorm is per task, head t;
+  BatchNorm and biases where they are per task, head t;
 * ``piggyback``: the backbone's weights times task t's binary mask (the backbone as it
   is for a task without a mask), head t.
 
@@ -21,14 +21,17 @@ whatever was served before.
 Tensors of a file (names): ``backbone.<param>`` (``backbones.<t>.<param>`` for
 ``individual``): parameters and BatchNorm running statistics; ``heads.<t>.weight`` /
 ``.bias``; PackNet's ``packnet.owner.<layer>`` (each weight's owning task, packed at
-``meta["packnet"]["bits"]`` bits by :mod:`clbench.packed.bits`) and, with per-task
-BatchNorm, ``packnet.bn.<layer>.<weight|bias|running_mean|running_var>`` (one row per
-task but the last, whose values are the backbone's); Piggyback's
+``meta["packnet"]["bits"]`` bits by :mod:`clbench.packed.bits`; one per output filter /
+unit when ``meta["packnet"]["granularity"]`` is ``filter``), with per-task BatchNorm
+``packnet.bn.<layer>.<weight|bias|running_mean|running_var>`` and with per-task biases
+``packnet.bias.<layer>.bias`` (one row per task but the last, whose values are the
+backbone's); Piggyback's
 ``piggyback.mask.<t>.<layer>`` (1 bit per weight).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -94,7 +97,7 @@ def _head(tensors: dict[str, Tensor], task: int) -> nn.Linear:
 
 class _PackNetView(nn.Module):
     """Materialises PackNet task t: weights owned by tasks <= t (others 0), task t's
-    BatchNorm rows; the last task's are the file's values as they are."""
+    BatchNorm and bias rows; the last task's are the file's values as they are."""
 
     def __init__(
         self, backbone: nn.Module, meta: dict, tensors: dict[str, Tensor], tasks: int
@@ -102,40 +105,43 @@ class _PackNetView(nn.Module):
         super().__init__()
         self.last = tasks - 1
         self.layers = [backbone.get_submodule(name) for name in meta["layers"]]
-        width = meta["bits"]
+        width, per_filter = meta["bits"], meta.get("granularity", "weight") == "filter"
         for i, (name, layer) in enumerate(zip(meta["layers"], self.layers)):
             weight = layer.weight
             self.register_buffer(f"live{i}", weight.detach().clone(), persistent=False)
+            shape = (weight.shape[0], *[1] * (weight.dim() - 1)) if per_filter else weight.shape
             if width:
                 stream = tensors[f"packnet.owner.{name}"]
-                owner = unpack(stream, weight.numel(), width).view(weight.shape)
+                owner = unpack(stream, math.prod(shape), width).view(shape)
             else:
-                owner = torch.zeros(weight.shape, dtype=torch.uint8, device=weight.device)
+                owner = torch.zeros(shape, dtype=torch.uint8, device=weight.device)
             if int(owner.max()) > self.last:
                 raise ValueError(f"layer {name} has owners beyond the {tasks} tasks")
             self.register_buffer(f"owner{i}", owner, persistent=False)
-        self.bns = [backbone.get_submodule(name) for name in meta["per_task_bn"]]
-        for j, (name, bn) in enumerate(zip(meta["per_task_bn"], self.bns)):
-            for attr in BN_ATTRS:
-                rows = tensors[f"packnet.bn.{name}.{attr}"]
-                if rows.shape != (self.last, *getattr(bn, attr).shape):
-                    raise ValueError(f"packnet.bn.{name}.{attr} is not one row per older task")
-                self.register_buffer(f"bn{j}_{attr}", rows, persistent=False)
-                live = getattr(bn, attr).detach().clone()
-                self.register_buffer(f"bn{j}_{attr}_live", live, persistent=False)
+        self.snapshots: list[tuple[nn.Module, str]] = []
+        """(module, attribute) of each per-task tensor; buffers ``snap<j>`` hold its rows
+        of the older tasks, ``snap<j>_live`` its live values."""
+        per_task = [(name, "bn", BN_ATTRS) for name in meta["per_task_bn"]]
+        per_task += [(name, "bias", ("bias",)) for name in meta.get("per_task_bias", [])]
+        for name, kind, attrs in per_task:
+            module = backbone.get_submodule(name)
+            for attr in attrs:
+                live, rows = getattr(module, attr), tensors[f"packnet.{kind}.{name}.{attr}"]
+                if rows.shape != (self.last, *live.shape):
+                    raise ValueError(f"packnet.{kind}.{name}.{attr} is not one row per older task")
+                j = len(self.snapshots)
+                self.register_buffer(f"snap{j}", rows, persistent=False)
+                self.register_buffer(f"snap{j}_live", live.detach().clone(), persistent=False)
+                self.snapshots.append((module, attr))
 
     @torch.no_grad()
     def show(self, task: int) -> None:
         for i, layer in enumerate(self.layers):
             live, owner = getattr(self, f"live{i}"), getattr(self, f"owner{i}")
             torch.where(owner <= task, live, live.new_zeros(()), out=layer.weight)
-        for j, bn in enumerate(self.bns):
-            for attr in BN_ATTRS:
-                if task == self.last:
-                    value = getattr(self, f"bn{j}_{attr}_live")
-                else:
-                    value = getattr(self, f"bn{j}_{attr}")[task]
-                getattr(bn, attr).copy_(value)
+        for j, (module, attr) in enumerate(self.snapshots):
+            value = getattr(self, f"snap{j}_live" if task == self.last else f"snap{j}")
+            getattr(module, attr).copy_(value if task == self.last else value[task])
 
 
 class _PiggybackView(nn.Module):

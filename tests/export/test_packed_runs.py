@@ -18,14 +18,17 @@ from clbench.cli import main
 from clbench.core.errors import UserError
 from clbench.packed import load_packed
 from clbench.packed.export import export_run
+from clbench.packed.fileformat import read_packed
 from clbench.run.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from clbench.run.fingerprint import outputs_digest, recheck_run
 from tests.export.filesize import tensor_bytes
 
 TINY = ("--epochs", "1", "--batch-size", "64", "--image-size", "8")
-RUNS = {
+RUNS = {  # run id -> its strategy's extra options (the id is the strategy's name: see STRATEGY)
     "finetune": (),
     "packnet": (),
+    "packnet-per-task-bias-bn": ("--per-task-bias", "--per-task-bn"),
+    "packnet-filters": ("--prune-granularity", "filter", "--prune-ratios", "0.3,0.5,0.5,0.5,-1"),
     "piggyback": (),
     "lwf": (),
     "ewc": ("--ewc-fisher-samples", "8"),
@@ -34,7 +37,12 @@ RUNS = {
     "individual": (),
 }
 EXACT = ("packnet", "piggyback", "classifier_only", "individual", "joint")
-"""Runs whose every fingerprint the final model reproduces (joint: all taken at the end)."""
+"""Strategies whose every fingerprint the final model reproduces (joint: all taken at the end)."""
+
+
+def strategy(name: str) -> str:
+    """The strategy of run ``name`` (``packnet-filters``: packnet)."""
+    return name.split("-")[0]
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +51,9 @@ def runs(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     root = tmp_path_factory.mktemp("runs")
     folders = {}
     for name, extra in RUNS.items():
-        argv = ["run", "--strategy", name, "--results", str(root), "--run-id", name]
+        argv = ["run", "--strategy", strategy(name), "--results", str(root), "--run-id", name]
         assert main([*argv, *TINY, *extra]) == 0
-        folder = next(root.glob(f"*/*/{name}/{name}"))
+        folder = next(root.glob(f"*/*/{strategy(name)}/{name}"))
         folders[name] = (folder, export_run(folder).path)
     return folders
 
@@ -59,10 +67,10 @@ def test_the_packed_model_reproduces_every_fingerprint_bit_for_bit(runs, name):
     folder, path = runs[name]
     model = load_packed(path)
     record = json.loads((folder / "record.json").read_text())
-    assert model.tasks == record["tasks"] and model.meta["strategy"] == name
+    assert model.tasks == record["tasks"] and model.meta["strategy"] == strategy(name)
     digests = [outputs_digest(model(p["inputs"], p["task"])) for p in probes(folder)]
     recorded = [f["sha256"] for f in record["fingerprints"]]
-    if name in EXACT:
+    if strategy(name) in EXACT:
         assert digests == recorded
     else:  # old tasks drift: the file serves what the final network computes, as check does
         assert digests[-1] == recorded[-1] and digests[:-1] != recorded[:-1]
@@ -90,7 +98,25 @@ def test_export_prints_the_files_size_and_the_storage_figure(runs, run_cli, tmp_
     assert f"storage figure of the run {storage:,} bytes" in out
 
 
-@pytest.mark.parametrize("name", ["packnet", "piggyback", "individual"])
+def test_per_task_biases_and_per_filter_owners_are_packed(runs):
+    """A --per-task-bias run's file holds every older task's own biases (they differ);
+    a filter-granularity run's one owner per output filter / unit."""
+    tensors, meta = read_packed(runs["packnet-per-task-bias-bn"][1], "cpu")
+    biased = meta["packnet"]["per_task_bias"]
+    assert biased and meta["packnet"]["per_task_bn"]
+    rows = [tensors[f"packnet.bias.{layer}.bias"] for layer in biased]
+    assert all(r.shape[0] == 4 for r in rows) and any(not torch.equal(r[0], r[1]) for r in rows)
+    tensors, meta = read_packed(runs["packnet-filters"][1], "cpu")
+    assert meta["packnet"]["granularity"] == "filter"
+    model = load_packed(runs["packnet-filters"][1])
+    for name in meta["packnet"]["layers"]:
+        units = model.backbones[0].get_submodule(name).weight.shape[0]
+        assert tensors[f"packnet.owner.{name}"].numel() == -(-units * meta["packnet"]["bits"] // 8)
+
+
+@pytest.mark.parametrize(
+    "name", ["packnet", "packnet-per-task-bias-bn", "packnet-filters", "piggyback", "individual"]
+)
 def test_tasks_served_in_any_order_give_the_same_outputs(runs, name, monkeypatch):
     folder, path = runs[name]
     x = probes(folder)[0]["inputs"]

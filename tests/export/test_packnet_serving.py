@@ -1,5 +1,6 @@
 """A packed PackNet model serves each task as the plugin's ``task_view`` does, with
-BatchNorm frozen after task 0 or per task, in any order; owners at ceil(log2 T) bits."""
+BatchNorm frozen after task 0 or per task, in any order; owners at ceil(log2 T) bits.
+(Per-task biases and filter granularity: on real runs, in test_packed_runs.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 import torch
 
 from clbench.core.config import RunConfig
-from clbench.core.errors import UserError
 from clbench.multihead import build_model
 from clbench.packed.export import pack_run
 from clbench.packed.model import PackedModel
@@ -44,17 +44,3 @@ def test_every_task_is_served_as_its_task_view_whatever_the_order(per_task_bn):
         stream = tensors[f"packnet.owner.{name}"]
         assert stream.numel() == math.ceil(layer.weight.numel() * bits / 8)
     assert bool(serving["packnet"]["per_task_bn"]) == per_task_bn
-
-
-def test_a_per_task_bias_run_is_refused_not_served_with_one_bias():
-    model = packed_without_data(build_model("smallcnn", [2] * TASKS, 1))
-    state = model.state_dict()
-    layer = next(name for name, _ in prunable_layers(model.backbone))
-    state[f"backbone.{layer}.packnet_bias"] = torch.zeros(TASKS, 1)  # per-task bias rows
-    content = {
-        "config": asdict(RunConfig(strategy="packnet", arch="smallcnn")),
-        "stream": {"task_names": [f"task {t}" for t in range(TASKS)], "channels": 1},
-        "learner": {"model": state, "plugins": {}},
-    }
-    with pytest.raises(UserError, match="per-task biases"):
-        pack_run(content)
