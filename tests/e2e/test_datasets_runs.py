@@ -166,6 +166,21 @@ def test_pretrained_run_without_imagenet_serves_task_0_from_the_weights(
     assert code == 2 and "exclude each other" in err
 
 
+def pretrained_stream(stream: str, name: str, root: Path, tmp_path: Path, monkeypatch) -> None:
+    """Register stream ``name``: ``stream`` on ``root`` at 16 px whose ImageNet task (a few
+    images of 3 of the 1000 classes) is the pretrained network's, resnet18 weights in a
+    fake torch cache."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    fake_cache(tmp_path / "torch", "resnet18")
+
+    def build(**kwargs) -> Stream:
+        built = build_dataset_stream(stream, root, image_size=16)
+        tasks = [replace(built.tasks[0], num_classes=1000), *built.tasks[1:]]
+        return Stream(name, tasks, 3, 16, first_task_pretrained=True)
+
+    monkeypatch.setitem(STREAMS._specs, name, replace(STREAMS[stream], name=name, build=build))
+
+
 @pytest.mark.parametrize(
     "strategy", ["packnet", "piggyback", "classifier_only", "individual", "lwf", "ewc"]
 )
@@ -175,16 +190,7 @@ def test_pretrained_task_with_its_data_is_adopted_and_evaluated(
     """ImageNet on disk (a few images of 3 of the 1000 classes, standing in for the full
     set) with pretrained weights: evaluated, never trained (PackNet: retrained after
     pruning)."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    fake_cache(tmp_path / "torch", "resnet18")
-
-    def build(**kwargs) -> Stream:
-        stream = build_dataset_stream("finegrained", full_root, image_size=16)
-        tasks = [replace(stream.tasks[0], num_classes=1000), *stream.tasks[1:]]
-        return Stream("pretrained1000", tasks, 3, 16, first_task_pretrained=True)
-
-    spec = replace(STREAMS["finegrained"], name="pretrained1000", build=build)
-    monkeypatch.setitem(STREAMS._specs, "pretrained1000", spec)
+    pretrained_stream("finegrained", "pretrained1000", full_root, tmp_path, monkeypatch)
     options = {"retrain_epochs": 1} if strategy == "packnet" else {}
     config = resolve(RunConfig(
         strategy=strategy, stream="pretrained1000", arch="resnet18", epochs=1, batch_size=8,
@@ -216,16 +222,7 @@ def test_one_task_added_to_a_filter_pruned_pretrained_network(
     """Table 6's setting on imagenet_cubs: the pretrained ImageNet network (adopted with
     its data) loses 30% of its filters and is retrained, then CUBS alone is added; the
     three stages of ImageNet's error are recorded and its outputs re-verified by check."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    fake_cache(tmp_path / "torch", "resnet18")
-
-    def build(**kwargs) -> Stream:
-        stream = build_dataset_stream("imagenet_cubs", full_root, image_size=16)
-        tasks = [replace(stream.tasks[0], num_classes=1000), *stream.tasks[1:]]
-        return Stream("cubs1000", tasks, 3, 16, first_task_pretrained=True)
-
-    spec = replace(STREAMS["imagenet_cubs"], name="cubs1000", build=build)
-    monkeypatch.setitem(STREAMS._specs, "cubs1000", spec)
+    pretrained_stream("imagenet_cubs", "cubs1000", full_root, tmp_path, monkeypatch)
     options = {"prune_granularity": "filter", "prune_ratios": "0.3", "retrain_epochs": 1}
     config = resolve(RunConfig(
         strategy="packnet", stream="cubs1000", arch="resnet18", epochs=1, batch_size=8,
