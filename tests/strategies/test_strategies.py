@@ -4,6 +4,7 @@ on tiny in-memory streams."""
 from __future__ import annotations
 
 import copy
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -120,11 +121,17 @@ def run_default(results, strategy: str, *argv: str) -> dict:
 
 @pytest.fixture(scope="module")
 def demo_records(tmp_path_factory) -> dict[str, dict]:
-    """finetune, lwf and ewc on splitmnist with the demo's settings (grids/demo.toml), seed 0."""
+    """finetune, lwf and ewc on splitmnist with the demo's settings (grids/demo.toml), seed 0,
+    on one CPU thread as the demo's sweep runs them."""
     results = tmp_path_factory.mktemp("demo")
     base = read_toml(ROOT / "grids" / "demo.toml", "grid file")["base"]
     demo = ["--epochs", str(base["epochs"]), "--lr", str(base["lr"])]
-    return {s: run_default(results, s, *demo) for s in ("finetune", "lwf", "ewc")}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {s: run_default(results, s, *demo) for s in ("finetune", "lwf", "ewc")}
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -183,6 +190,22 @@ def test_finetune_forgets_with_demo_settings(demo_records):
     check_record(record, "finetune")
     assert max(v for v in record["final"]["forgetting_per_task"] if v is not None) >= 5
     assert record["final"]["forgetting"] > 5  # on average too: the demo shows forgetting
+
+
+def test_the_readme_quotes_the_demos_numbers(demo_records):
+    """The Quick start's "what the demo shows" is measured, not remembered."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    quoted = re.search(
+        r"fine-tuning forgets visibly \(average top-1 ([\d.]+)%, forgetting ([\d.]+) points\), "
+        r"LwF less \(([\d.]+)%, ([\d.]+)\), EWC less again \(([\d.]+)%, ([\d.]+)\)",
+        text,
+    )
+    assert quoted, "the README's demo sentence changed: update this test"
+    values = [float(v) for v in quoted.groups()]
+    for i, strategy in enumerate(("finetune", "lwf", "ewc")):
+        final = demo_records[strategy]["final"]
+        measured = [round(final["avg_top1"], 1), round(final["forgetting"], 1)]
+        assert values[2 * i : 2 * i + 2] == measured, strategy
 
 
 @pytest.mark.parametrize("strategy", ["lwf", "ewc"])
