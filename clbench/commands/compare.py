@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from clbench.commands import scan_complete_records, stdout_console
+from clbench.commands import stdout_console
+from clbench.commands.records import scan_complete_records
 from clbench.core.errors import UserError
 
 AGAINST_FORMATS = ("table", "markdown", "latex")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from clbench.commands import scan_complete_records
+from clbench.commands.records import scan_complete_records
 from clbench.core.errors import UserError
 
 

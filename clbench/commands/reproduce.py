@@ -11,7 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from clbench.commands import scan_complete_records, stdout_console
+from clbench.commands import stdout_console
+from clbench.commands.records import scan_complete_records
 from clbench.core.errors import UserError
 
 REPORT_FORMATS = ("table", "markdown", "latex")

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clbench.core.config import NOT_IDENTITY, RECORDED_BEFORE
 from clbench.core.record import RECORD_NAME, RecordError, RunRecord
+from clbench.report.leaderboard import identity
 
 
 @dataclass
@@ -30,9 +30,10 @@ class Scan:
 
 
 def run_key(config: dict) -> str:
-    """What identifies a run: every option that defines what it measures, seed and task
-    order included (not where or how it ran: run id, results folder, device, ...)."""
-    fields = {k: v for k, v in {**RECORDED_BEFORE, **config}.items() if k not in NOT_IDENTITY}
+    """What identifies a run: its group's configuration (:func:`identity`: a record
+    older than an option counts with the value runs had before it) with its seed and task
+    order (not where or how it ran: run id, results folder, device, ...)."""
+    fields = {**identity(config), "seed": config.get("seed"), "order": config.get("order")}
     return json.dumps(fields, sort_keys=True, default=str)
 
 

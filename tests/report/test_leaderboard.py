@@ -253,6 +253,23 @@ def test_a_run_recorded_twice_counts_once(run_cli, results):
     assert f"duplicate {copy}" in " ".join(err.split()) and "counted once" in err
 
 
+def test_a_record_from_before_an_option_is_the_same_run_as_one_with_its_default(run_cli, results):
+    """A record written before an option existed (here LwF's --lwf-warmup-epochs) is the
+    same run as one that holds the option at its default: counted once."""
+    newer = make_record("finetune", 0, ORDERS[0], 0, run_id="a")  # its numbers, as LwF's
+    newer["config"]["strategy"] = "lwf"
+    newer["config"]["options"] = {"lwf_temperature": 2.0, "lwf_weight": 1.0, "lwf_warmup_epochs": 5}
+    write(results, newer, "with-option")
+    older = json.loads(json.dumps(newer))
+    del older["config"]["options"]["lwf_warmup_epochs"]
+    older["config"]["run_id"] = "b"
+    write(results, older, "without-option")
+    code, out, _ = run_cli("compare", str(results), "--format", "json")
+    assert code == 0
+    (duplicate,) = [d for d in json.loads(out)["duplicates"] if "option" in d["path"]]
+    assert Path(duplicate["path"]).parent.name == "without-option"
+
+
 def test_latex(run_cli, results):
     code, out, _ = run_cli("compare", str(results), "--format", "latex")
     assert code == 0
