@@ -12,14 +12,16 @@
   groups whose runs used several orders.
 * ``storage``: storage (MB) against average final top-1 accuracy, one labelled point per
   group (labels moved apart where points are close).
-
 * ``prune-stages``: PackNet runs with ``--eval-pruning``: each pruned task's top-1 error
   after training, right after pruning and after retraining, per prune ratio (PackNet
   paper, Figure 4).
 * ``capacity``: PackNet groups (e.g. a prune-ratio sweep): each task's final top-1
   error against the share of prunable weights still free after it.
 
-Tick labels that would overlap are turned; legends sit outside the panels.
+Tick labels that would overlap are turned; legends sit outside the panels. Figures stay
+bounded whatever the number of tasks: the heatmap is at most :data:`MAX_FIGURE_INCHES` a
+side, and the per-task figures (``old-tasks``, ``orders``) show the first
+:data:`MAX_TASKS_SHOWN` tasks of the stream's order.
 """
 
 from __future__ import annotations
@@ -52,12 +54,12 @@ STAGE_NAMES = dict(zip(PRUNE_STAGES, ("after training", "right after pruning", "
 MIN_SCALE_SPAN = 5
 """Fewest accuracy points a heatmap colour scale spans."""
 TITLE_WIDTH = 60
+"""Characters per line of a heatmap's title."""
 DPI = 100
 MAX_FIGURE_INCHES = 20.0
 """Largest side of the heatmap's figure (2,000 pixels at :data:`DPI`)."""
 MAX_TASKS_SHOWN = 20
 """Tasks the per-task figures show at most: the first ones in the stream's order."""
-"""Characters per line of a heatmap's title."""
 LABEL_CLUSTER_PX = 40
 """Points closer than this (pixels, horizontally) share a column of labels."""
 
