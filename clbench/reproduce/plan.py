@@ -34,9 +34,13 @@ class ColumnPlan:
     runs: list[PlannedRun] = field(default_factory=list)
     """Its runs; none for a column no run can reproduce."""
     keys: tuple[str, ...] = ()
-    """The identity fields a record must share with :attr:`config` to belong to it."""
-    streams: tuple[str, ...] = ()
-    """The streams its runs are on (the entry's)."""
+    """The identity fields a record must share with :attr:`config` to belong to it (its
+    stream aside: one of :attr:`streams`)."""
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The streams its runs are on (the entry's)."""
+        return tuple(dict.fromkeys(run.config.stream for run in self.runs))
 
     def matches(self, record: RunRecord) -> bool:
         """Whether ``record`` is one of this column's runs (see the module docstring)."""
@@ -69,10 +73,7 @@ def plan_entry(
             for k in (*ALWAYS_MATCHED, *grid.base)
             if k in config and k not in NOT_GROUPING and k != "stream"
         ]
-        streams = tuple(dict.fromkeys(run.config.stream for run in runs))
-        plans.append(
-            ColumnPlan(column, runs[0].config, runs if column.runs else [], tuple(keys), streams)
-        )
+        plans.append(ColumnPlan(column, runs[0].config, runs if column.runs else [], tuple(keys)))
     return plans
 
 

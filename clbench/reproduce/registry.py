@@ -171,11 +171,10 @@ class Entry:
         in its default order that a column publishes (top-5 where one publishes it), then
         the average; a miniature's are its own stream's tasks, top-1."""
         published = {key for column in self.columns for key in column.published}
-        tasks = stream_tasks(self.streams)
         if mini:
-            tasks = [name for name, _ in STREAM_TASKS[self.mini_base["stream"]]]
-            rows = [(task, TOP1) for task in tasks]
+            rows = [(task, TOP1) for task in stream_tasks([self.mini_base["stream"]])]
         else:
+            tasks = stream_tasks(self.streams)
             rows = [(t, m) for t in tasks for m in (TOP1, TOP5) if (t, m) in published]
         return rows + [key for key in ((AVERAGE, TOP1),) if key in published]
 
@@ -337,15 +336,13 @@ def _streams(base: dict, grid: dict, where: str) -> list[str]:
     if "stream" in base:
         raise _fail(f"{where}.grid.streams", "give [base] stream or [grid] streams, not both")
     streams = grid["streams"]
-    if (
-        not isinstance(streams, list)
-        or len(streams) < 2
-        or len(set(map(str, streams))) < len(streams)
-    ):
-        raise _fail(f"{where}.grid.streams", "expected a list of several different streams")
-    unknown = [s for s in streams if s not in STREAM_TASKS]
+    if not isinstance(streams, list) or len(streams) < 2:
+        raise _fail(f"{where}.grid.streams", "expected a list of several streams")
+    unknown = [s for s in streams if not isinstance(s, str) or s not in STREAM_TASKS]
     if unknown:
-        raise _fail(f"{where}.grid.streams", f"unknown stream '{unknown[0]}'; {known}")
+        raise _fail(f"{where}.grid.streams", f"unknown stream {unknown[0]!r}; {known}")
+    if len(set(streams)) < len(streams):
+        raise _fail(f"{where}.grid.streams", "a stream is listed twice")
     return streams
 
 

@@ -148,6 +148,12 @@ BROKEN = [  # (text of GOOD, replaced by, the field the message names)
         "grid.streams",
     ),
     ('[base]\nstream = "finegrained"', '[grid]\nsteams = ["a", "b"]', "grid.steams"),
+    ('[base]\nstream = "finegrained"', '[grid]\nstreams = [["cubs"], "x"]', "grid.streams"),
+    (
+        '[base]\nstream = "finegrained"',
+        '[grid]\nstreams = ["imagenet_cubs", "imagenet_cubs"]',
+        "grid.streams",
+    ),
 ]
 
 
