@@ -85,7 +85,7 @@ def _build_splitcifar100(
 # The papers' data: 224x224, starting from the ImageNet-pretrained network (its
 # classifier is task 0's head), the full official training split.
 _PAPER_DEFAULTS = {"image_size": 224, "pretrained": True, "valid_fraction": 0.0}
-TITLES = {"cubs": "CUBS", "cars": "Stanford Cars", "flowers": "Flowers-102"}
+_TITLES = {"cubs": "CUBS", "cars": "Stanford Cars", "flowers": "Flowers-102"}
 _ORDER_NOTE = "; --order permutes the added tasks, ImageNet stays first"
 
 STREAMS: Registry[StreamSpec] = Registry(
@@ -134,7 +134,7 @@ STREAMS: Registry[StreamSpec] = Registry(
         *(
             StreamSpec(
                 name=f"imagenet_{name}",
-                summary=f"ImageNet (pretrained) -> {TITLES[name]} alone, one task added to the "
+                summary=f"ImageNet (pretrained) -> {_TITLES[name]} alone, one task added to the "
                 "pruned ImageNet network (PackNet paper, section 5)",
                 default_arch="vgg16",
                 build=_dataset_stream(f"imagenet_{name}"),

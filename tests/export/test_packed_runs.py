@@ -24,7 +24,7 @@ from clbench.run.fingerprint import outputs_digest, recheck_run
 from tests.export.filesize import tensor_bytes
 
 TINY = ("--epochs", "1", "--batch-size", "64", "--image-size", "8")
-RUNS = {  # run id -> its strategy's extra options (the id is the strategy's name: see STRATEGY)
+RUNS = {  # run id -> extra options of its strategy (the id's first word: see strategy())
     "finetune": (),
     "packnet": (),
     "packnet-per-task-bias-bn": ("--per-task-bias", "--per-task-bn"),
